@@ -1,0 +1,28 @@
+"""Cohorts: the schema, manifests on disk, the synthetic PTMC cohort and DDTI."""
+
+from thyronet.datasets._cohort import load_cohort, save_cohort
+from thyronet.datasets._schema import (
+    CLINICAL_COLUMNS,
+    CLINICAL_VARIABLES,
+    COHORTS,
+    LABEL_COLUMN,
+    VIEW_COLUMNS,
+    ClinicalVariable,
+    CohortError,
+    roi_column,
+    validate_cohort,
+)
+
+__all__ = [
+    "CLINICAL_COLUMNS",
+    "CLINICAL_VARIABLES",
+    "COHORTS",
+    "LABEL_COLUMN",
+    "VIEW_COLUMNS",
+    "ClinicalVariable",
+    "CohortError",
+    "load_cohort",
+    "roi_column",
+    "save_cohort",
+    "validate_cohort",
+]

@@ -1,0 +1,268 @@
+"""The cohort schema: column names, clinical categories and validation.
+
+A cohort is a :class:`pandas.DataFrame`, one row per patient. The columns are
+described in ``docs/cohort.md``; this module is the single place that names them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+VIEW_COLUMNS: tuple[str, ...] = ("longitudinal", "transverse")
+"""The two ultrasound views of the nodule's largest section."""
+
+ROI_SUFFIX = "_roi"
+"""A view column ``v`` may have a ROI column ``v + ROI_SUFFIX`` holding ``(x0, y0, x1, y1)``."""
+
+LABEL_COLUMN = "clnm"
+COHORT_COLUMN = "cohort"
+CENTER_COLUMN = "center"
+ID_COLUMN = "patient_id"
+COHORTS: tuple[str, ...] = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class ClinicalVariable:
+    """One clinical indicator of the paper's Table 1.
+
+    Parameters
+    ----------
+    name : str
+        Column name in a cohort.
+    kind : {"numeric", "binary", "ordinal", "categorical"}
+        How the indicator is encoded.
+    categories : tuple of str
+        Allowed values for non-numeric indicators, in their natural order
+        (for binary ones the second is the "positive" value).
+    description : str
+        What the column holds, with its unit.
+    """
+
+    name: str
+    kind: str
+    categories: tuple[str, ...] = ()
+    description: str = ""
+
+
+CLINICAL_VARIABLES: tuple[ClinicalVariable, ...] = (
+    ClinicalVariable("age", "numeric", description="age at ultrasound, years"),
+    ClinicalVariable("sex", "binary", ("female", "male"), "patient sex"),
+    ClinicalVariable(
+        "location", "categorical", ("upper", "middle", "lower", "isthmus"),
+        "tumour location: upper/middle/lower segment of the lobe, or isthmus",
+    ),
+    ClinicalVariable("size", "numeric", description="maximum nodule diameter, mm"),
+    ClinicalVariable(
+        "aspect_ratio", "numeric", description="anteroposterior / transverse diameter"
+    ),
+    ClinicalVariable("ete", "binary", ("absent", "present"), "extrathyroidal extension"),
+    ClinicalVariable(
+        "echogenicity", "ordinal",
+        ("hyper_isoechoic", "hypoechoic", "markedly_hypoechoic"),
+        "echogenicity relative to thyroid parenchyma / strap muscles",
+    ),
+    ClinicalVariable("margin", "binary", ("clear", "unclear"), "nodule margin"),
+    ClinicalVariable("shape", "binary", ("regular", "irregular"), "nodule shape"),
+    ClinicalVariable(
+        "vascularity", "categorical", ("I", "II", "III", "IV"),
+        "Adler-type vascularity grade (Type I-IV)",
+    ),
+    ClinicalVariable(
+        "calcification", "categorical", ("absent", "micro", "coarse", "mixed"),
+        "calcification type",
+    ),
+    ClinicalVariable("capsular_contact", "binary", ("absent", "present"), "capsular contact"),
+    ClinicalVariable(
+        "discontinuous_capsule", "binary", ("absent", "present"), "discontinuous capsule"
+    ),
+)
+"""The 13 clinical indicators, in the order of the paper's Methods section."""
+
+CLINICAL_COLUMNS: tuple[str, ...] = tuple(v.name for v in CLINICAL_VARIABLES)
+CLINICAL_BY_NAME: Mapping[str, ClinicalVariable] = {v.name: v for v in CLINICAL_VARIABLES}
+NUMERIC_COLUMNS = tuple(v.name for v in CLINICAL_VARIABLES if v.kind == "numeric")
+CATEGORICAL_COLUMNS = tuple(v.name for v in CLINICAL_VARIABLES if v.kind != "numeric")
+
+
+class CohortError(ValueError):
+    """A cohort table that does not follow the schema; the message names the column and rows."""
+
+
+def roi_column(view: str) -> str:
+    """Name of the ROI column of ``view`` (``"longitudinal"`` -> ``"longitudinal_roi"``)."""
+    return f"{view}{ROI_SUFFIX}"
+
+
+def _rows(index: Iterable, limit: int = 5) -> str:
+    items = list(index)
+    shown = ", ".join(repr(i) for i in items[:limit])
+    more = f" (and {len(items) - limit} more)" if len(items) > limit else ""
+    return f"{shown}{more}"
+
+
+def parse_roi(value, *, column: str = "roi", row=None) -> tuple[int, int, int, int] | None:
+    """Turn a ROI cell into ``(x0, y0, x1, y1)`` or ``None`` when it is missing.
+
+    Accepts a 4-sequence, an array, or a string such as ``"(10, 20, 110, 90)"``
+    or ``"10 20 110 90"`` (how a manifest stores it).
+    """
+    where = f"column {column!r}" + (f", row {row!r}" if row is not None else "")
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, str):
+        text = value.strip().strip("()[]")
+        if not text:
+            return None
+        parts = text.replace(",", " ").split()
+        try:
+            value = [float(p) for p in parts]
+        except ValueError:
+            raise CohortError(f"ROI box in {where} is not four numbers: {value!r}") from None
+    try:
+        box = np.asarray(value, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise CohortError(f"ROI box in {where} is not four numbers: {value!r}") from None
+    if box.size != 4 or not np.all(np.isfinite(box)):
+        raise CohortError(f"ROI box in {where} must be four finite numbers (x0, y0, x1, y1); "
+                          f"got {value!r}")
+    x0, y0, x1, y1 = (int(round(b)) for b in box)
+    if x1 <= x0 or y1 <= y0:
+        raise CohortError(f"ROI box in {where} is empty: (x0, y0, x1, y1) = {(x0, y0, x1, y1)}; "
+                          "x1 must exceed x0 and y1 must exceed y0")
+    return x0, y0, x1, y1
+
+
+def format_roi(box) -> str:
+    """Write a ROI box as the manifest string ``"x0 y0 x1 y1"`` (empty when missing)."""
+    if box is None or (isinstance(box, float) and np.isnan(box)):
+        return ""
+    return " ".join(str(int(v)) for v in box)
+
+
+def validate_cohort(
+    frame: pd.DataFrame,
+    *,
+    views: Iterable[str] = VIEW_COLUMNS,
+    clinical: bool = True,
+    label: bool = True,
+    label_column: str = LABEL_COLUMN,
+) -> pd.DataFrame:
+    """Check a cohort table against the schema and return it, normalised.
+
+    The returned frame is a copy: clinical categories are lower-cased/stripped
+    strings, numeric indicators are floats, the label is an integer 0/1 and ROI
+    cells are tuples. The input frame is never modified.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The cohort.
+    views : iterable of str
+        View columns that must be present and non-missing.
+    clinical : bool
+        Require the 13 clinical indicators.
+    label : bool
+        Require the label column with values 0/1.
+    label_column : str
+        Name of the label column.
+
+    Raises
+    ------
+    CohortError
+        Naming the column and the offending rows.
+
+    Examples
+    --------
+    >>> from thyronet.datasets import make_ptmc_cohort, validate_cohort
+    >>> cohort = make_ptmc_cohort(n_patients=20, image_size=32, random_state=0)
+    >>> validate_cohort(cohort).shape[0]
+    20
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise CohortError(f"a cohort must be a pandas DataFrame, got {type(frame).__name__}")
+    out = frame.copy()
+    views = tuple(views)
+    required = list(views)
+    if clinical:
+        required += list(CLINICAL_COLUMNS)
+    if label:
+        required.append(label_column)
+    missing = [c for c in required if c not in out.columns]
+    if missing:
+        raise CohortError(f"cohort is missing required column(s) {missing}; "
+                          f"it has {list(out.columns)}")
+
+    for view in views:
+        col = out[view]
+        empty = col.map(_is_missing)
+        if empty.any():
+            raise CohortError(f"view column {view!r} is missing (NaN/empty) in row(s) "
+                              f"{_rows(out.index[empty.to_numpy()])}")
+        roi = roi_column(view)
+        if roi in out.columns:
+            out[roi] = [parse_roi(v, column=roi, row=i) for i, v in zip(out.index, out[roi],
+                                                                       strict=True)]
+
+    if clinical:
+        for var in CLINICAL_VARIABLES:
+            out[var.name] = _validate_clinical(out[var.name], var)
+
+    if label:
+        out[label_column] = _validate_label(out[label_column], label_column)
+
+    if COHORT_COLUMN in out.columns:
+        values = out[COHORT_COLUMN].astype("string").str.strip().str.lower()
+        bad = ~values.isin(COHORTS)
+        if bad.any():
+            raise CohortError(
+                f"column {COHORT_COLUMN!r} has unknown value(s) "
+                f"{sorted(set(values[bad].astype(str)))} in row(s) "
+                f"{_rows(out.index[bad.to_numpy()])}; allowed: {list(COHORTS)}")
+        out[COHORT_COLUMN] = values.astype(object)
+    return out
+
+
+def _is_missing(value) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and np.isnan(value):
+        return True
+    if isinstance(value, str) and not value.strip():
+        return True
+    return False
+
+
+def _validate_clinical(column: pd.Series, var: ClinicalVariable) -> pd.Series:
+    if var.kind == "numeric":
+        values = pd.to_numeric(column, errors="coerce")
+        bad = values.isna() & column.notna()
+        if bad.any():
+            raise CohortError(
+                f"clinical column {var.name!r} ({var.description}) must be numeric; "
+                f"row(s) {_rows(column.index[bad.to_numpy()])} hold "
+                f"{list(column[bad].astype(str).unique()[:5])}")
+        return values.astype(float)
+    normalised = column.map(lambda v: v if _is_missing(v) else str(v).strip())
+    lookup = {c.lower(): c for c in var.categories}
+    mapped = normalised.map(lambda v: None if _is_missing(v) else lookup.get(v.lower(), v))
+    bad = mapped.notna() & ~mapped.isin(var.categories)
+    if bad.any():
+        raise CohortError(
+            f"clinical column {var.name!r} has unknown category "
+            f"{sorted(set(mapped[bad].astype(str)))} in row(s) "
+            f"{_rows(column.index[bad.to_numpy()])}; allowed: {list(var.categories)}")
+    return mapped.astype(object)
+
+
+def _validate_label(column: pd.Series, name: str) -> pd.Series:
+    values = pd.to_numeric(column, errors="coerce")
+    bad = ~values.isin([0, 1])
+    if bad.any():
+        raise CohortError(
+            f"label column {name!r} must be 0/1; row(s) {_rows(column.index[bad.to_numpy()])} "
+            f"hold {list(column[bad].astype(str).unique()[:5])}")
+    return values.astype(int)

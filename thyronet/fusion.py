@@ -1,0 +1,360 @@
+"""Fusing the ultrasound views of each patient into one multi-channel image.
+
+:class:`DualChannelFuser` turns a cohort table (or per-view images) into the
+float32 ``(n, C, H, W)`` array a CNN takes. How the views are combined is a
+registered :class:`FusionStrategy` (built-ins in :mod:`thyronet.fusion_strategies`,
+more from plugins through ``thyronet_register_fusions``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from tqdm.auto import tqdm
+
+from thyronet.datasets._schema import VIEW_COLUMNS, CohortError, parse_roi, roi_column
+from thyronet.imaging import NORMALIZATIONS, ImageError, load_view
+
+
+@dataclass(frozen=True)
+class FusionStrategy:
+    """A way to combine the views of one patient into one multi-channel image.
+
+    Parameters
+    ----------
+    name : str
+        Registry name, used as ``DualChannelFuser(strategy=name)``.
+    fuse : callable
+        ``fuse(views) -> fused`` where ``views`` is float32 ``(n, V, S, S)``
+        (V views resized to S x S) and ``fused`` is ``(n, C, H, W)``. Must be a
+        module-level function so that fitted fusers pickle.
+    channels : int or None
+        Declared channel count C; ``None`` means one channel per view.
+    min_views, max_views : int, int or None
+        How many views the strategy accepts.
+    select : tuple of str or None
+        Use only these named views (e.g. ``("longitudinal",)``); others are not read.
+    description : str
+        One line for ``thyronet plugins``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from thyronet.fusion import FusionStrategy
+    >>> def difference(views):
+    ...     return np.concatenate([views, views[:, :1] - views[:, 1:2]], axis=1)
+    >>> strategy = FusionStrategy("stack_diff", difference, channels=3, min_views=2, max_views=2)
+    >>> strategy.fuse(np.zeros((1, 2, 8, 8), np.float32)).shape
+    (1, 3, 8, 8)
+    """
+
+    name: str
+    fuse: Callable[[np.ndarray], np.ndarray]
+    channels: int | None = None
+    min_views: int = 1
+    max_views: int | None = None
+    select: tuple[str, ...] | None = None
+    description: str = ""
+
+    def n_channels(self, n_views: int) -> int:
+        """Channel count for ``n_views`` input views."""
+        return n_views if self.channels is None else self.channels
+
+
+def get_fusion(name: str) -> FusionStrategy:
+    """Look up a registered fusion strategy; an unknown name lists the registered ones."""
+    from thyronet.plugins import UnknownEntryError, get_registry
+
+    try:
+        return get_registry("fusions")[name]
+    except UnknownEntryError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+    """Fuse each patient's ultrasound views into one ``(C, H, W)`` float32 image.
+
+    Each view is read (lazily, in batches), cropped to its ROI box enlarged by
+    ``roi_margin``, resized to ``image_size`` (padded to a square first when
+    ``keep_aspect``), normalised, and the views are combined by ``strategy``.
+
+    Parameters
+    ----------
+    views : tuple of str, default=("longitudinal", "transverse")
+        View columns of the cohort table (``<view>_roi`` columns are used when present).
+    strategy : str, default="stack"
+        A registered fusion strategy: ``stack`` (C = number of views), ``stack3``,
+        ``longitudinal``, ``transverse``, ``mean``, ``mosaic`` or a plugin's.
+    image_size : int, default=224
+        Side of each resized view, in pixels.
+    roi_margin : float, default=0.1
+        Fraction of the ROI box's width/height added on each side before cropping.
+    keep_aspect : bool, default=True
+        Pad each crop to a square before resizing (``False`` stretches it).
+    normalize : {"minmax", "percentile", "zscore", "none"}, default="minmax"
+        Per-image intensity normalisation.
+    output : {"array", "memmap"}, default="array"
+        ``"memmap"`` writes the result batch by batch to a new ``.npy`` file in
+        ``memmap_dir`` and returns it opened read-only, so very large cohorts never
+        sit in memory. Files are never overwritten; removing them is up to you.
+    memmap_dir : str or path-like, default=None
+        Folder for memmap output (a new temporary folder when ``None``).
+    batch_size : int, default=64
+        Patients read and fused per batch.
+    n_jobs : int, default=None
+        Threads reading batches in parallel (joblib; ``-1`` = all cores).
+    verbose : int, default=0
+        ``> 0`` shows a progress bar over images.
+
+    Attributes
+    ----------
+    views_ : tuple of str
+        The views actually read (a single-view strategy reads one).
+    n_channels_ : int
+        Channel count C of the output.
+    output_shape_ : tuple of int
+        ``(C, H, W)`` of each fused image.
+
+    Examples
+    --------
+    >>> from thyronet import DualChannelFuser
+    >>> from thyronet.datasets import make_ptmc_cohort
+    >>> cohort = make_ptmc_cohort(n_patients=6, image_size=32, random_state=0)
+    >>> DualChannelFuser(image_size=32).fit_transform(cohort).shape
+    (6, 2, 32, 32)
+    >>> DualChannelFuser(strategy="stack3", image_size=32).fit_transform(cohort).shape
+    (6, 3, 32, 32)
+    """
+
+    _parameter_constraints: dict = {
+        "views": [tuple, list],
+        "strategy": [str],
+        "image_size": [Interval(Integral, 4, None, closed="left")],
+        "roi_margin": [Interval(Real, 0, None, closed="left")],
+        "keep_aspect": ["boolean"],
+        "normalize": [StrOptions(set(NORMALIZATIONS)), None],
+        "output": [StrOptions({"array", "memmap"})],
+        "memmap_dir": [str, os.PathLike, None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        views: Sequence[str] = VIEW_COLUMNS,
+        strategy: str = "stack",
+        image_size: int = 224,
+        roi_margin: float = 0.1,
+        keep_aspect: bool = True,
+        normalize: str | None = "minmax",
+        output: str = "array",
+        memmap_dir: str | os.PathLike | None = None,
+        batch_size: int = 64,
+        n_jobs: int | None = None,
+        verbose: int = 0,
+    ):
+        self.views = views
+        self.strategy = strategy
+        self.image_size = image_size
+        self.roi_margin = roi_margin
+        self.keep_aspect = keep_aspect
+        self.normalize = normalize
+        self.output = output
+        self.memmap_dir = memmap_dir
+        self.batch_size = batch_size
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Check the parameters and the input's layout; no image is read.
+
+        Parameters
+        ----------
+        X : DataFrame or sequence of per-view images
+            A cohort table with the view columns, a ``(n, V, H, W)`` array, or a
+            list with one entry per view (each an ``(n, H, W)`` array or a list of
+            n paths/2-D arrays).
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        views = tuple(self.views)
+        if not views or not all(isinstance(v, str) for v in views):
+            raise ValueError(f"views must be a non-empty sequence of column names, got {views!r}")
+        strategy = get_fusion(self.strategy)
+        selected = self._selected_views(strategy, views)
+        n = len(selected)
+        if n < strategy.min_views or (strategy.max_views is not None and n > strategy.max_views):
+            most = "any" if strategy.max_views is None else strategy.max_views
+            raise ValueError(f"fusion strategy {strategy.name!r} takes {strategy.min_views} to "
+                             f"{most} views; got {n}: {list(selected)}")
+        sources = self._sources(X, views)  # validates layout
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+            self.n_features_in_ = X.shape[1]
+        self.views_ = selected
+        probe = strategy.fuse(np.zeros((1, n, self.image_size, self.image_size), np.float32))
+        if probe.ndim != 4 or probe.shape[0] != 1:
+            raise ValueError(f"fusion strategy {strategy.name!r} returned shape {probe.shape}; "
+                             "expected (n, C, H, W)")
+        declared = strategy.n_channels(n)
+        if probe.shape[1] != declared:
+            raise ValueError(f"fusion strategy {strategy.name!r} declares {declared} channels "
+                             f"but produced {probe.shape[1]}")
+        self.n_channels_ = int(probe.shape[1])
+        self.output_shape_ = tuple(int(s) for s in probe.shape[1:])
+        del sources
+        return self
+
+    @staticmethod
+    def _selected_views(strategy: FusionStrategy, views: tuple[str, ...]) -> tuple[str, ...]:
+        if strategy.select is None:
+            return views
+        missing = [v for v in strategy.select if v not in views]
+        if missing:
+            raise ValueError(f"fusion strategy {strategy.name!r} needs view(s) {missing}, "
+                             f"which are not among views={list(views)}")
+        return tuple(strategy.select)
+
+    def _sources(self, X, views: tuple[str, ...]) -> dict[str, tuple[list, list, list]]:
+        """Per view: (row labels, image sources, ROI boxes or None)."""
+        if isinstance(X, pd.DataFrame):
+            missing = [v for v in views if v not in X.columns]
+            if missing:
+                raise CohortError(f"DualChannelFuser needs view column(s) {missing}; the input "
+                                  f"has columns {list(X.columns)}")
+            rows = list(X.index)
+            out = {}
+            for view in views:
+                roi_col = roi_column(view)
+                if roi_col in X.columns:
+                    rois = [parse_roi(v, column=roi_col, row=r)
+                            for r, v in zip(rows, X[roi_col], strict=True)]
+                else:
+                    rois = [None] * len(rows)
+                out[view] = (rows, list(X[view]), rois)
+            return out
+        if isinstance(X, np.ndarray):
+            if X.ndim != 4:
+                raise ValueError(
+                    f"DualChannelFuser expects a cohort DataFrame with view columns {list(views)},"
+                    f" a (n, views, H, W) array or one image sequence per view; got an array of "
+                    f"shape {X.shape}")
+            per_view = [X[:, i] for i in range(X.shape[1])]
+        elif isinstance(X, (list, tuple)):
+            per_view = list(X)
+        else:
+            raise ValueError(f"DualChannelFuser expects a cohort DataFrame or per-view images, "
+                             f"got {type(X).__name__}")
+        if len(per_view) != len(views):
+            raise ValueError(f"got {len(per_view)} view(s) of images but views={list(views)} "
+                             f"names {len(views)}")
+        counts = {v: len(images) for v, images in zip(views, per_view, strict=True)}
+        if len(set(counts.values())) > 1:
+            raise ValueError(f"views have different numbers of images: {counts}")
+        n = next(iter(counts.values()))
+        return {v: (list(range(n)), list(images), [None] * n)
+                for v, images in zip(views, per_view, strict=True)}
+
+    def transform(self, X):
+        """Read, crop, resize, normalise and fuse every patient's views.
+
+        Parameters
+        ----------
+        X : DataFrame or sequence of per-view images
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        ndarray or numpy.memmap of shape (n, C, H, W), float32
+        """
+        check_is_fitted(self, "n_channels_")
+        strategy = get_fusion(self.strategy)
+        sources = self._sources(X, tuple(self.views))
+        sources = {v: sources[v] for v in self.views_}
+        n = len(next(iter(sources.values()))[0])
+        shape = (n, *self.output_shape_)
+        out, path = self._allocate(shape)
+        starts = range(0, n, self.batch_size)
+        jobs = (delayed(self._fuse_batch)(strategy, sources, s, min(s + self.batch_size, n))
+                for s in starts)
+        bar = tqdm(total=n * len(self.views_), desc="fusing views", unit="img",
+                   disable=not self.verbose)
+        try:
+            runner = Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")
+            for start, block in zip(starts, runner(jobs), strict=True):
+                out[start:start + len(block)] = block
+                bar.update(len(block) * len(self.views_))
+        finally:
+            bar.close()
+        if path is None:
+            return out
+        out.flush()
+        del out
+        return np.load(path, mmap_mode="r")
+
+    def _allocate(self, shape):
+        if self.output == "array":
+            return np.empty(shape, dtype=np.float32), None
+        folder = Path(self.memmap_dir) if self.memmap_dir is not None else Path(
+            tempfile.mkdtemp(prefix="thyronet-fused-"))
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"fused-{uuid.uuid4().hex}.npy"
+        return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape), path
+
+    def _fuse_batch(self, strategy: FusionStrategy, sources, start: int, stop: int) -> np.ndarray:
+        size = self.image_size
+        stack = np.empty((stop - start, len(self.views_), size, size), dtype=np.float32)
+        for j, view in enumerate(self.views_):
+            rows, images, rois = sources[view]
+            for i in range(start, stop):
+                image = images[i]
+                if image is None or (isinstance(image, float) and np.isnan(image)) or (
+                        isinstance(image, str) and not image.strip()):
+                    raise ImageError(f"view {view!r} is missing (NaN/empty) in row {rows[i]!r}")
+                stack[i - start, j] = load_view(
+                    image, rois[i], size=size, margin=self.roi_margin,
+                    keep_aspect=self.keep_aspect, normalize=self.normalize,
+                    row=rows[i], column=view)
+        return np.ascontiguousarray(strategy.fuse(stack), dtype=np.float32)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output channels: the view names for one-channel-per-view
+        strategies, otherwise ``<strategy>_<k>``."""
+        check_is_fitted(self, "n_channels_")
+        if self.n_channels_ == len(self.views_):
+            return np.asarray(self.views_, dtype=object)
+        return np.asarray([f"{self.strategy}_{k}" for k in range(self.n_channels_)],
+                          dtype=object)
+
+    def set_output(self, *, transform=None):
+        """Accepted for pipeline compatibility; the fused images stay a 4-D array.
+
+        ``Pipeline.set_output(transform="pandas")`` reaches every step; a 4-D image
+        array has no table form, so this step keeps returning arrays and the steps
+        after it (e.g. :class:`thyronet.DeepFeatureExtractor`) return tables.
+        """
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags

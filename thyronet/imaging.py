@@ -1,0 +1,252 @@
+"""Reading and preparing one ultrasound view: load, crop to the ROI, resize, normalise.
+
+Images come from PNG, JPEG, BMP and TIFF files (Pillow), DICOM files (pydicom,
+the ``dicom`` extra) or in-memory 2-D arrays. Every function returns float32.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+DICOM_SUFFIXES = (".dcm", ".dicom")
+NORMALIZATIONS = ("minmax", "percentile", "zscore", "none")
+
+# ITU-R BT.601 luma weights, as Pillow's "L" conversion uses.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+class ImageError(ValueError):
+    """An image that cannot be used; the message names the file, row and column."""
+
+
+def _where(source, row=None, column=None) -> str:
+    parts = []
+    if isinstance(source, (str, os.PathLike)):
+        parts.append(f"image file {str(source)!r}")
+    else:
+        parts.append("in-memory image")
+    if column is not None:
+        parts.append(f"column {column!r}")
+    if row is not None:
+        parts.append(f"row {row!r}")
+    return ", ".join(parts)
+
+
+def read_image(source, *, row=None, column=None) -> np.ndarray:
+    """Load one view as a 2-D float32 grayscale image.
+
+    Integer images are scaled to [0, 1] by their type's maximum; RGB(A) frames
+    are converted to luminance (ITU-R BT.601); float arrays are kept as they are.
+
+    Parameters
+    ----------
+    source : str, path-like or ndarray
+        An image file or a 2-D (or ``(H, W, 3|4)`` colour) array.
+    row, column : optional
+        Where the image comes from, for error messages.
+
+    Returns
+    -------
+    ndarray of shape (H, W), float32
+
+    Raises
+    ------
+    ImageError
+        Missing, unreadable or corrupt file, or an image that is not 2-D.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from thyronet.imaging import read_image
+    >>> read_image(np.full((4, 6, 3), 255, dtype=np.uint8)).shape
+    (4, 6)
+    """
+    where = _where(source, row, column)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise ImageError(f"{where} does not exist")
+        if path.suffix.lower() in DICOM_SUFFIXES:
+            array = _read_dicom(path, where)
+        else:
+            array = _read_pillow(path, where)
+    elif isinstance(source, np.ndarray):
+        array = source
+    else:
+        raise ImageError(f"{where}: expected a file path or a 2-D array, "
+                         f"got {type(source).__name__}")
+    return _to_gray_float(array, where)
+
+
+def _read_pillow(path: Path, where: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if getattr(img, "n_frames", 1) > 1:
+                raise ImageError(f"{where} has {img.n_frames} frames; expected one 2-D image")
+            if img.mode in ("P", "PA", "LA", "1", "CMYK", "YCbCr", "HSV", "LAB"):
+                img = img.convert("RGBA" if "A" in img.mode else "RGB")
+            return np.asarray(img)
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{where} is corrupt or not an image: {exc}") from exc
+
+
+def _read_dicom(path: Path, where: str) -> np.ndarray:
+    try:
+        import pydicom
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImageError(f"{where} is DICOM; install the extra: pip install 'thyronet[dicom]'"
+                         ) from exc
+    try:
+        ds = pydicom.dcmread(path)
+        array = ds.pixel_array
+    except Exception as exc:
+        raise ImageError(f"{where} is corrupt or not a readable DICOM file: {exc}") from exc
+    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2"))
+    if photometric == "MONOCHROME1":
+        array = array.max() - array
+    return array
+
+
+def _to_gray_float(array: np.ndarray, where: str) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[-1] in (3, 4):
+        scale = _scale_of(array.dtype)
+        rgb = array[..., :3].astype(np.float32)
+        gray = rgb @ _LUMA
+        return (gray / scale).astype(np.float32, copy=False)
+    if array.ndim != 2:
+        raise ImageError(f"{where} is not 2-D after loading: shape {array.shape}")
+    if array.dtype == np.bool_:
+        return array.astype(np.float32)
+    if not np.issubdtype(array.dtype, np.number):
+        raise ImageError(f"{where} has non-numeric pixels (dtype {array.dtype})")
+    scale = _scale_of(array.dtype)
+    return (array.astype(np.float32) / scale).astype(np.float32, copy=False)
+
+
+def _scale_of(dtype) -> float:
+    if np.issubdtype(dtype, np.integer):
+        return float(np.iinfo(dtype).max)
+    return 1.0
+
+
+def crop_roi(image: np.ndarray, box, *, margin: float = 0.1, where: str = "image") -> np.ndarray:
+    """Crop ``image`` to the ROI ``box`` = ``(x0, y0, x1, y1)``, enlarged by ``margin``.
+
+    ``margin`` is a fraction of the box's width and height added on each side
+    (``0.1`` = 10 %); the enlarged box is clipped to the image. The box itself
+    must lie inside the image and be non-empty.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from thyronet.imaging import crop_roi
+    >>> crop_roi(np.zeros((100, 200), np.float32), (50, 20, 150, 80), margin=0.0).shape
+    (60, 100)
+    """
+    h, w = image.shape
+    x0, y0, x1, y1 = (int(v) for v in box)
+    if x1 <= x0 or y1 <= y0:
+        raise ImageError(f"ROI box {tuple(box)} of {where} is empty")
+    if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
+        raise ImageError(f"ROI box {tuple(box)} of {where} lies outside the image "
+                         f"(width {w}, height {h})")
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    dx = int(round((x1 - x0) * margin))
+    dy = int(round((y1 - y0) * margin))
+    return image[max(0, y0 - dy):min(h, y1 + dy), max(0, x0 - dx):min(w, x1 + dx)]
+
+
+def resize_square(image: np.ndarray, size: int, *, keep_aspect: bool = True) -> np.ndarray:
+    """Resize to ``size`` x ``size``: pad to a square first (``keep_aspect``) or stretch.
+
+    Padding is centred and uses the image's minimum (the dark ultrasound background).
+    Resampling is bilinear with antialiasing (Pillow on 32-bit float images).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from thyronet.imaging import resize_square
+    >>> resize_square(np.ones((30, 60), np.float32), 32).shape
+    (32, 32)
+    """
+    from PIL import Image
+
+    image = np.asarray(image, dtype=np.float32)
+    if keep_aspect:
+        h, w = image.shape
+        side = max(h, w)
+        if h != w:
+            fill = float(image.min()) if image.size else 0.0
+            padded = np.full((side, side), fill, dtype=np.float32)
+            top, left = (side - h) // 2, (side - w) // 2
+            padded[top:top + h, left:left + w] = image
+            image = padded
+    if image.shape == (size, size):
+        return image.copy()
+    resized = Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(resized, dtype=np.float32)
+
+
+def normalize_intensity(image: np.ndarray, method: str | None = "minmax") -> np.ndarray:
+    """Normalise one image's intensities.
+
+    ``"minmax"`` scales to [0, 1]; ``"percentile"`` clips to the 1st-99th
+    percentile, then scales to [0, 1]; ``"zscore"`` gives zero mean and unit
+    variance; ``"none"`` (or ``None``) leaves the image as it is. A constant image
+    becomes zeros.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from thyronet.imaging import normalize_intensity
+    >>> normalize_intensity(np.array([[2.0, 4.0]], np.float32)).tolist()
+    [[0.0, 1.0]]
+    """
+    if method is None or method == "none":
+        return image
+    if method not in NORMALIZATIONS:
+        raise ValueError(f"unknown normalisation {method!r}; choose from {NORMALIZATIONS}")
+    image = np.asarray(image, dtype=np.float32)
+    if method == "zscore":
+        std = float(image.std())
+        return ((image - image.mean()) / std if std > 0 else np.zeros_like(image)).astype(
+            np.float32)
+    if method == "percentile":
+        lo, hi = np.percentile(image, [1, 99])
+        image = np.clip(image, lo, hi)
+    else:
+        lo, hi = float(image.min()), float(image.max())
+    if hi <= lo:
+        return np.zeros_like(image)
+    return ((image - lo) / (hi - lo)).astype(np.float32)
+
+
+def load_view(source, roi=None, *, size: int = 224, margin: float = 0.1,
+              keep_aspect: bool = True, normalize: str | None = "minmax",
+              row=None, column=None) -> np.ndarray:
+    """Read, crop to the ROI, resize and normalise one view: the fuser's per-image step.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from thyronet.imaging import load_view
+    >>> load_view(np.random.rand(80, 120), (10, 10, 60, 50), size=32).shape
+    (32, 32)
+    """
+    image = read_image(source, row=row, column=column)
+    if not np.all(np.isfinite(image)):
+        raise ImageError(f"{_where(source, row, column)} contains NaN or infinite pixels")
+    if roi is not None:
+        image = crop_roi(image, roi, margin=margin, where=_where(source, row, column))
+    image = resize_square(image, size, keep_aspect=keep_aspect)
+    return normalize_intensity(image, normalize)

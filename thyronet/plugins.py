@@ -194,8 +194,9 @@ def build_registry(kind: str, pm: pluggy.PluginManager | None = None) -> Registr
     pm = pm if pm is not None else default_plugin_manager()
     registry = Registry(kind)
     hook = getattr(pm.hook, hook_name)
-    # pluggy calls implementations last-registered-first; we want registration order.
-    for impl in reversed(hook.get_hookimpls()):
+    # get_hookimpls() lists implementations in registration order (built-ins first);
+    # pluggy's own call order is the reverse, so we call them one by one.
+    for impl in hook.get_hookimpls():
         plugin_name = impl.plugin_name
         version = plugin_version(impl.plugin)
 

@@ -354,7 +354,5 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags

@@ -290,33 +290,37 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         sources = {v: sources[v] for v in self.views_}
         n = len(next(iter(sources.values()))[0])
         shape = (n, *self.output_shape_)
-        out, path = self._allocate(shape)
         starts = range(0, n, self.batch_size)
         jobs = (delayed(self._fuse_batch)(strategy, sources, s, min(s + self.batch_size, n))
                 for s in starts)
         bar = tqdm(total=n * len(self.views_), desc="fusing views", unit="img",
                    disable=not self.verbose)
-        try:
-            runner = Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")
-            for start, block in zip(starts, runner(jobs), strict=True):
-                out[start:start + len(block)] = block
-                bar.update(len(block) * len(self.views_))
-        finally:
-            bar.close()
-        if path is None:
+        runner = Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")
+        if self.output == "array":
+            out = np.empty(shape, dtype=np.float32)
+            with bar:
+                for start, block in zip(starts, runner(jobs), strict=True):
+                    out[start:start + len(block)] = block
+                    bar.update(len(block) * len(self.views_))
             return out
-        out.flush()
-        del out
+        # Memmap output: batches are appended to a new .npy file with plain writes (so the
+        # written pages never count in this process's memory), then the file is opened
+        # read-only as a memory map.
+        path = self._new_memmap_path()
+        with open(path, "xb") as fh, bar:
+            np.lib.format.write_array_header_2_0(
+                fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                     "fortran_order": False, "shape": shape})
+            for block in runner(jobs):
+                fh.write(block.tobytes())
+                bar.update(len(block) * len(self.views_))
         return np.load(path, mmap_mode="r")
 
-    def _allocate(self, shape):
-        if self.output == "array":
-            return np.empty(shape, dtype=np.float32), None
+    def _new_memmap_path(self) -> Path:
         folder = Path(self.memmap_dir) if self.memmap_dir is not None else Path(
             tempfile.mkdtemp(prefix="thyronet-fused-"))
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"fused-{uuid.uuid4().hex}.npy"
-        return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape), path
+        return folder / f"fused-{uuid.uuid4().hex}.npy"
 
     def _fuse_batch(self, strategy: FusionStrategy, sources, start: int, stop: int) -> np.ndarray:
         size = self.image_size

@@ -1,6 +1,7 @@
 """Cohorts: the schema, manifests on disk, the synthetic PTMC cohort and DDTI."""
 
 from thyronet.datasets._cohort import load_cohort, save_cohort
+from thyronet.datasets._ddti import load_ddti
 from thyronet.datasets._schema import (
     CLINICAL_COLUMNS,
     CLINICAL_VARIABLES,
@@ -22,6 +23,7 @@ __all__ = [
     "ClinicalVariable",
     "CohortError",
     "load_cohort",
+    "load_ddti",
     "roi_column",
     "save_cohort",
     "validate_cohort",

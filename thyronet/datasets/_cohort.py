@@ -167,6 +167,8 @@ def save_cohort(
 
 
 def _store_view(value, base: Path, image_dir, stem: str, view: str, row, overwrite: bool):
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""  # a missing view stays missing; load_cohort reports it if it is required
     if isinstance(value, (str, os.PathLike)):
         p = Path(value)
         try:

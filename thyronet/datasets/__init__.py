@@ -13,6 +13,7 @@ from thyronet.datasets._schema import (
     roi_column,
     validate_cohort,
 )
+from thyronet.datasets._synthetic import make_ptmc_cohort
 
 __all__ = [
     "CLINICAL_COLUMNS",
@@ -24,6 +25,7 @@ __all__ = [
     "CohortError",
     "load_cohort",
     "load_ddti",
+    "make_ptmc_cohort",
     "roi_column",
     "save_cohort",
     "validate_cohort",

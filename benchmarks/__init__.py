@@ -1,0 +1,1 @@
+"""thyronet's benchmark scripts; ``python -m benchmarks`` runs them all."""

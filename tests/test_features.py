@@ -1,0 +1,237 @@
+"""DeepFeatureExtractor: penultimate features of a SkorchCNN as a transformer."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import timm
+import torch
+from sklearn.base import clone
+from sklearn.decomposition import PCA
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+
+from thyronet import DeepFeatureExtractor, SkorchCNN
+from thyronet.features import fast_bf16_available
+
+
+def make_images(n=24, channels=2, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, channels, size, size), dtype=np.float32) * 0.5
+    y = np.arange(n) % 2
+    X[y == 1, 0, 8:20, 8:20] += 0.5
+    return X, y
+
+
+def tiny_cnn(**params):
+    defaults = dict(backbone="test_resnet", max_epochs=1, batch_size=8, random_state=0,
+                    verbose=0)
+    return SkorchCNN(**{**defaults, **params})
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_images()
+
+
+@pytest.fixture(scope="module")
+def fitted_cnn(data):
+    X, y = data
+    return tiny_cnn().fit(X, y)
+
+
+def reference_features(cnn, X):
+    """fp32, default memory layout, straight through the fitted module."""
+    module = cnn.net_.module_.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(np.ascontiguousarray(X)).to(cnn.device_)
+        return module.forward_features(x.contiguous()).float().cpu().numpy()
+
+
+def test_prefit_uses_the_fitted_cnn(fitted_cnn, data):
+    X, _ = data
+    extractor = DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32", batch_size=5)
+    features = extractor.fit(X).transform(X)
+    assert extractor.cnn_ is fitted_cnn
+    assert features.dtype == np.float32 and features.shape == (len(X), 96)
+    np.testing.assert_allclose(features, reference_features(fitted_cnn, X), rtol=1e-4,
+                               atol=1e-5)
+    assert extractor.n_features_in_ == 2 and extractor.feature_dim_ == 96
+    assert extractor.precision_ == "fp32"
+
+
+def test_clone_of_a_prefit_extractor_keeps_the_fitted_cnn(fitted_cnn, data):
+    X, y = data
+    extractor = DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32")
+    copy = clone(extractor)
+    assert copy.cnn is fitted_cnn and not hasattr(copy, "cnn_")
+    np.testing.assert_array_equal(copy.fit(X).transform(X), extractor.fit(X).transform(X))
+    # so it works inside cross-validation, like the paper's fixed DL_F features
+    from sklearn.model_selection import cross_val_score
+
+    model = Pipeline([("extract", extractor), ("classify", LogisticRegression())])
+    assert np.isfinite(cross_val_score(model, X, y, cv=2, scoring="roc_auc")).all()
+    assert not hasattr(clone(DeepFeatureExtractor(fitted_cnn)).cnn, "net_")
+
+
+def test_fit_fine_tunes_a_clone(data):
+    X, y = data
+    cnn = tiny_cnn()
+    extractor = DeepFeatureExtractor(cnn, batch_size=8).fit(X, y)
+    assert not hasattr(cnn, "net_")  # the given estimator is untouched
+    assert extractor.cnn_ is not cnn and extractor.cnn_.n_epochs_ == 1
+    assert extractor.fit_transform(X, y).shape == (len(X), 96)
+
+
+def test_fit_passes_the_validation_set_to_the_cnn(data):
+    X, y = data
+    X_val, y_val = make_images(n=8, seed=5)
+    extractor = DeepFeatureExtractor(tiny_cnn(max_epochs=2)).fit(X, y, X_val=X_val,
+                                                                 y_val=y_val)
+    batches = extractor.cnn_.net_.history[-1, "batches"]
+    assert sum(b.get("valid_batch_size", 0) for b in batches) == 8
+
+
+def test_fine_tune_false_uses_the_pretrained_backbone_as_is(data, tmp_path):
+    X, _ = data
+    torch.manual_seed(3)
+    source = timm.create_model("test_resnet", in_chans=3)
+    torch.save(source.state_dict(), tmp_path / "rgb.pth")
+    cnn = tiny_cnn(pretrained=tmp_path / "rgb.pth")
+    extractor = DeepFeatureExtractor(cnn, fine_tune=False, precision="fp32").fit(X)  # no y
+    features = extractor.transform(X)
+    # the same as timm's model built from that file, normalised like the backbone
+    expected_model = timm.create_model(
+        "test_resnet", in_chans=2, num_classes=0, pretrained=True,
+        pretrained_cfg_overlay={"file": str(tmp_path / "rgb.pth")}).eval()
+    with torch.no_grad():
+        expected = expected_model((torch.from_numpy(X) - 0.5) / 0.5).numpy()
+    np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-5)
+    assert extractor.cnn_.n_epochs_ == 0
+
+
+def test_feature_names_and_pandas_output(fitted_cnn, data):
+    X, _ = data
+    extractor = DeepFeatureExtractor(fitted_cnn, prefit=True).fit(X)
+    names = extractor.get_feature_names_out()
+    assert names[0] == "dl_0000" and names[-1] == "dl_0095" and len(names) == 96
+    frame = clone(extractor).set_output(transform="pandas").fit(X).transform(X)
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == list(names)
+    assert frame.shape == (len(X), 96)
+
+
+def test_bf16_fast_path_is_faithful(fitted_cnn, data):
+    X, _ = data
+    fp32 = DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32").fit(X).transform(X)
+    fast = DeepFeatureExtractor(fitted_cnn, prefit=True, precision="bf16").fit(X).transform(X)
+    cosine = (fast * fp32).sum(1) / np.linalg.norm(fast, axis=1) / np.linalg.norm(fp32, axis=1)
+    assert cosine.mean() >= 0.99
+    assert not np.array_equal(fast, fp32)  # bf16 really ran
+
+
+def test_auto_precision_follows_the_hardware(fitted_cnn, data):
+    X, _ = data
+    extractor = DeepFeatureExtractor(fitted_cnn, prefit=True).fit(X)
+    expected = "bf16" if fast_bf16_available(fitted_cnn.device_) else "fp32"
+    assert extractor.precision_ == expected
+    assert fast_bf16_available("meta") is False
+
+
+def test_channels_last_does_not_change_features(fitted_cnn, data):
+    X, _ = data
+    a = DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32",
+                             channels_last=True).fit(X).transform(X)
+    b = DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32",
+                             channels_last=False).fit(X).transform(X)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_memmap_input(fitted_cnn, data, tmp_path):
+    X, _ = data
+    path = tmp_path / "x.npy"
+    np.save(path, X)
+    mm = np.load(path, mmap_mode="r")
+    extractor = DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32").fit(mm)
+    np.testing.assert_array_equal(extractor.transform(mm), extractor.transform(X))
+
+
+def test_pickle_round_trip(data):
+    X, y = data
+    extractor = DeepFeatureExtractor(tiny_cnn()).fit(X, y)
+    again = pickle.loads(pickle.dumps(extractor))
+    np.testing.assert_array_equal(again.transform(X), extractor.transform(X))
+    assert not hasattr(clone(extractor), "cnn_")
+
+
+def test_in_a_pipeline_with_grid_search(data):
+    X, y = data
+    model = Pipeline([
+        ("extract", DeepFeatureExtractor(tiny_cnn(validation_fraction=0.25), batch_size=16)),
+        ("compress", PCA(n_components=4)),
+        ("classify", LogisticRegression()),
+    ])
+    search = GridSearchCV(model, {"extract__cnn__lr": [1e-3, 1e-2]}, scoring="roc_auc",
+                          cv=2).fit(X, y)
+    assert search.best_params_["extract__cnn__lr"] in (1e-3, 1e-2)
+    fitted = search.best_estimator_.named_steps["extract"].cnn_
+    assert fitted.lr == search.best_params_["extract__cnn__lr"]
+    assert search.predict_proba(X).shape == (len(X), 2)
+    assert "extract__cnn__optimizer" in model.get_params()
+
+
+def test_progress_bar_only_when_verbose(fitted_cnn, data, capsys):
+    X, _ = data
+    DeepFeatureExtractor(fitted_cnn, prefit=True, batch_size=8).fit(X).transform(X)
+    assert capsys.readouterr().err == ""
+    DeepFeatureExtractor(fitted_cnn, prefit=True, batch_size=8, verbose=1).fit(X).transform(X)
+    err = capsys.readouterr().err
+    assert "deep features" in err and "3/3" in err
+
+
+def test_batch_size_none_uses_the_cnn_batch_size(fitted_cnn, data):
+    X, _ = data
+    a = DeepFeatureExtractor(fitted_cnn, prefit=True, batch_size=None,
+                             precision="fp32").fit(X).transform(X)
+    b = DeepFeatureExtractor(fitted_cnn, prefit=True, batch_size=3,
+                             precision="fp32").fit(X).transform(X)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+# -- bad input ----------------------------------------------------------------------------
+def test_not_fitted(data):
+    X, _ = data
+    with pytest.raises(NotFittedError):
+        DeepFeatureExtractor(tiny_cnn()).transform(X)
+    with pytest.raises(NotFittedError, match="prefit=True but the cnn is not fitted"):
+        DeepFeatureExtractor(tiny_cnn(), prefit=True).fit(X)
+
+
+def test_bad_inputs(fitted_cnn, data):
+    X, y = data
+    extractor = DeepFeatureExtractor(fitted_cnn, prefit=True).fit(X)
+    with pytest.raises(ValueError, match=r"has 1 channel\(s\) but .* fitted with 2"):
+        extractor.transform(X[:, :1])
+    with pytest.raises(ValueError, match=r"needs images shaped"):
+        extractor.transform(X.reshape(len(X), -1))
+    bad = X.copy()
+    bad[2, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"NaN or infinite pixels in sample\(s\) \[2\]"):
+        extractor.transform(bad)
+    with pytest.raises(ValueError, match=r"NaN or infinite"):
+        DeepFeatureExtractor(tiny_cnn()).fit(bad, y)
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        DeepFeatureExtractor(tiny_cnn()).fit(X)
+    with pytest.raises(ValueError, match="single class"):
+        DeepFeatureExtractor(tiny_cnn()).fit(X, np.ones(len(X)))
+    with pytest.raises(ValueError, match=r"has 3 channel\(s\) but .* fitted with 2"):
+        DeepFeatureExtractor(fitted_cnn, prefit=True).fit(np.zeros((2, 3, 32, 32), np.float32))
+    with pytest.raises(TypeError, match="cnn must be a SkorchCNN"):
+        DeepFeatureExtractor(LogisticRegression()).fit(X, y)
+    with pytest.raises(ValueError, match="'precision' parameter of DeepFeatureExtractor"):
+        DeepFeatureExtractor(fitted_cnn, prefit=True, precision="half").fit(X)

@@ -1,4 +1,4 @@
-"""The ``thyronet`` command line: ``thyronet demo``, ``thyronet plugins``."""
+"""The ``thyronet`` command line: ``study``, ``predict``, ``demo``, ``plugins``."""
 
 from __future__ import annotations
 
@@ -57,6 +57,112 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _parse_set(items) -> dict:
+    """``KEY=VALUE`` overrides; VALUE is read as TOML (``5``, ``true``, ``"x"``) or a string."""
+    import tomllib
+
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE; got {item!r}")
+        try:
+            parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            parsed = value.strip()
+        out[key.strip()] = parsed
+    return out
+
+
+def _cmd_study(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from thyronet.datasets import CohortError, load_cohort, make_ptmc_cohort
+    from thyronet.model_io import ModelFileError
+    from thyronet.study import StudyConfig, StudyError, run_study
+
+    out = Path(args.out)
+    try:
+        overrides = _parse_set(args.set)
+        if args.quiet:
+            overrides["verbose"] = 0
+        if args.demo:
+            base = StudyConfig.demo()
+            config = (StudyConfig.from_toml(args.config, base=base) if args.config else base)
+        else:
+            base = StudyConfig.paper()
+            config = StudyConfig.from_toml(args.config) if args.config else base
+        config = StudyConfig.from_dict(overrides, base=config)
+        if args.demo:
+            manifest = out / "cohort" / "manifest.csv"
+            if manifest.exists():
+                if config.verbose:
+                    print(f"Using the synthetic cohort already in {manifest.parent}",
+                          file=sys.stderr)
+            else:
+                if config.verbose:
+                    print(f"Generating the synthetic PTMC cohort ({args.n_patients} patients, "
+                          f"{args.image_size} px frames) in {manifest.parent} ...",
+                          file=sys.stderr)
+                make_ptmc_cohort(n_patients=args.n_patients, image_size=args.image_size,
+                                 out_dir=manifest.parent, random_state=args.random_state)
+            cohort = load_cohort(manifest)
+        else:
+            cohort = load_cohort(args.manifest)
+        results = run_study(cohort, config, out, resume=not args.no_resume)
+    except (StudyError, CohortError, ModelFileError, ValueError, FileNotFoundError) as err:
+        return _error(str(err))
+    if not args.quiet:
+        table = results.performance["AUC (95% CI)"].unstack("cohort")
+        print(table.reindex(columns=results.cohorts).to_string())
+        print(f"Report: {out / 'report.html'}")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from thyronet.datasets import CohortError, load_cohort
+    from thyronet.datasets._schema import ID_COLUMN
+    from thyronet.model_io import ModelFileError, load_model
+
+    target = Path(args.out)
+    if target.exists() and not args.overwrite:
+        return _error(f"{target} already exists; pass --overwrite to replace it")
+    if args.threshold is not None and not 0 < args.threshold < 1:
+        return _error(f"--threshold must be a probability in (0, 1); got {args.threshold}")
+    try:
+        model, info = load_model(args.model)
+        threshold = args.threshold if args.threshold is not None else info.get("threshold")
+        if threshold is None:
+            return _error(f"model {args.model} stores no threshold; pass --threshold")
+        cohort = load_cohort(args.manifest, label=False)
+        proba = np.asarray(model.predict_proba(cohort))
+        classes = list(getattr(model, "classes_", [0, 1]))
+        prob = proba[:, classes.index(1) if 1 in classes else -1]
+    except (ModelFileError, CohortError, ValueError, FileNotFoundError) as err:
+        return _error(str(err))
+    ids = (cohort[ID_COLUMN].to_numpy() if ID_COLUMN in cohort.columns
+           else np.arange(len(cohort)))
+    table = pd.DataFrame({ID_COLUMN: ids, "probability": prob,
+                          "risk_group": np.where(prob >= threshold, "high", "low"),
+                          "threshold": float(threshold)})
+    target.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(target, index=False)
+    if not args.quiet:
+        n_high = int((table["risk_group"] == "high").sum())
+        print(f"{len(table)} patients: {n_high} high risk, {len(table) - n_high} low risk "
+              f"(threshold {float(threshold):.3f}, model {info.get('name')}); wrote {target}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``thyronet`` command."""
     parser = argparse.ArgumentParser(prog="thyronet", description=__doc__)
@@ -73,6 +179,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random-state", type=int, default=0)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser(
+        "study", help="run the paper's five-model study; write tables, figures, models and "
+        "report.html",
+        description="Fit Models 1-5 on the train cohort, choose classifiers on validation, "
+        "evaluate on every cohort and write the results to --out. Re-running with the same "
+        "--out resumes: finished models are loaded, not refitted.")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--demo", action="store_true",
+                        help="generate the synthetic cohort in OUT/cohort and use the "
+                        "CPU-friendly demo preset")
+    source.add_argument("--manifest", help="cohort manifest (.csv or .parquet) with a cohort "
+                        "column: train, validation, test")
+    p.add_argument("--config", help="TOML file of study settings (default: the paper's; with "
+                   "--demo: the demo preset)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override one setting, e.g. --set max_epochs=5 (repeatable)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--no-resume", action="store_true",
+                   help="refit every model even when OUT/models holds finished ones")
+    p.add_argument("--n-patients", type=int, default=461, help="--demo: patients "
+                   "(default: %(default)s)")
+    p.add_argument("--image-size", type=int, default=128, help="--demo: side of the generated "
+                   "ultrasound frames in pixels (default: %(default)s)")
+    p.add_argument("--random-state", type=int, default=0, help="--demo: cohort seed")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_cmd_study)
+
+    p = sub.add_parser("predict", help="predict CLNM probability and risk group of new patients")
+    p.add_argument("--model", required=True, help="a saved model folder, e.g. DIR/models/combined")
+    p.add_argument("--manifest", required=True, help="manifest of the new patients (no label "
+                   "needed)")
+    p.add_argument("--out", required=True, help="CSV to write: patient_id, probability, "
+                   "risk_group, threshold")
+    p.add_argument("--threshold", type=float, help="probability threshold of the high-risk "
+                   "group (default: the model's, Youden on its training cohort)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.set_defaults(func=_cmd_predict)
     return parser
 
 

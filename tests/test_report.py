@@ -1,0 +1,106 @@
+"""The HTML report: numbers, narrative, embedded figures, and a real browser loading them."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+
+import pytest
+from sklearn.compose import make_column_transformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.naive_bayes import GaussianNB
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from thyronet.datasets import make_ptmc_cohort
+from thyronet.report import render_report, write_report
+from thyronet.study import MODEL_NAMES, StudyConfig, run_study
+
+
+def _tabular(columns, classifier):
+    """A plain scikit-learn model on some clinical columns of the cohort frame."""
+    numeric = [c for c in columns if c in ("age", "size", "aspect_ratio")]
+    categorical = [c for c in columns if c not in numeric]
+    parts = [("passthrough", numeric)]
+    if categorical:
+        parts.append((OneHotEncoder(handle_unknown="ignore"), categorical))
+    return make_pipeline(make_column_transformer(*parts), classifier)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    cohort = make_ptmc_cohort(n_patients=160, image_size=16, random_state=1)
+    models = {
+        "dl_l": _tabular(["size"], LogisticRegression()),
+        "dl_c": _tabular(["aspect_ratio"], LogisticRegression()),
+        "dl_f": _tabular(["size", "aspect_ratio"], LogisticRegression()),
+        "combined": _tabular(["size", "aspect_ratio", "age", "sex", "ete"], GaussianNB()),
+        "clinical": _tabular(["age", "sex", "ete", "margin"], LogisticRegression()),
+    }
+    config = StudyConfig.demo(verbose=0, gradcam_patients=0, shap_max_samples=0)
+    return run_study(cohort, config, tmp_path_factory.mktemp("report"), models=models)
+
+
+def test_report_reads_like_the_results_section(results):
+    html = render_report(results)
+    for heading in ("Patients", "Performance of the dual-channel model",
+                    "Performance of the clinical model", "Combined model",
+                    "Calibration and clinical utility"):
+        assert heading in html
+    n = len(results.predictions)
+    assert f"The study included {n} patients" in html
+    row = results.performance.loc[("dl_f", "validation")]
+    auc = f"{row['auc']:.3f} (95% CI: {row['auc_low']:.3f}–{row['auc_high']:.3f})"
+    assert f"In the validation set, the AUC of Model 3: DL_F was {auc}" in html
+    p = results.delong_p("combined", "clinical", "test")
+    assert ("P &lt; 0.001" if p < 0.001 else f"P = {p:.3f}") in html
+    for model in MODEL_NAMES:
+        assert results.performance.loc[(model, "test"), "AUC (95% CI)"] in html
+    hl = results.calibration.loc[("dl_f", "test"), "hl_p_value"]
+    assert (f"Model 3: DL_F P = {hl:.3f}" if hl >= 0.001 else "Model 3: DL_F P &lt; 0.001") \
+        in html
+    # Table 1 rows and the cohort sizes
+    assert "aspect_ratio" in html and "Kruskal-Wallis" in html
+    assert f"train (n = {int((results.predictions.cohort == 'train').sum())})" in html
+
+
+def test_report_embeds_every_figure_and_needs_no_other_file(results, tmp_path):
+    path = write_report(results, tmp_path / "r" / "report.html")
+    html = path.read_text(encoding="utf-8")
+    images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)"', html)
+    assert len(images) == len(results.figures) == 3 * 3  # ROC, calibration, decision x 3
+    titles = {title for title, _ in images}
+    assert titles == {r.title for r in results.figures.values()}
+    for _, data in images:
+        assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not re.search(r'(src|href)="(?!data:)', html)  # nothing fetched from elsewhere
+
+
+def test_custom_models_are_explained_in_notes(results):
+    # the custom combined model has no ClassifierSelector and no LASSO: its features are
+    # those reaching its classifier, and the report says the classifier was not chosen
+    assert results.classifier_scores.empty
+    combined = results.models["combined"]
+    assert results.selected_features["feature"].tolist() == list(
+        combined[:-1].get_feature_names_out())
+    html = render_report(results)
+    assert "Model 4: Combined does not choose its classifier on the validation cohort" in html
+    assert "passthrough__size" in html
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium not installed")
+def test_every_figure_loads_in_headless_chromium(results, tmp_path):
+    path = write_report(results, tmp_path / "report.html")
+    proc = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
+         "--dump-dom", path.resolve().as_uri()],
+        capture_output=True, text=True, timeout=120, check=False)
+    body = re.search(r"<body[^>]*>", proc.stdout)
+    assert body, proc.stderr[-2000:]
+    total = re.search(r'data-images="(\d+)"', body.group(0))
+    loaded = re.search(r'data-images-loaded="(\d+)"', body.group(0))
+    assert total and loaded, body.group(0)
+    assert int(total.group(1)) == len(results.figures)
+    assert int(loaded.group(1)) == len(results.figures)

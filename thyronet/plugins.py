@@ -17,7 +17,8 @@ import importlib
 import os
 import sys
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -31,11 +32,16 @@ DISABLE_ENV = "THYRONET_DISABLE_PLUGINS"
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "thyronet.fusion_strategies",
+    "thyronet.backbones",
+    "thyronet.classifier_candidates",
 )
 """Modules holding the built-in hook implementations, registered first."""
 
 REGISTRY_KINDS: Mapping[str, tuple[str, str]] = {
     "fusions": ("thyronet_register_fusions", "thyronet.fusion:FusionStrategy"),
+    "backbones": ("thyronet_register_backbones", "thyronet.backbones:Backbone"),
+    # Candidates of ClassifierSelector: factories (any callable) returning a classifier.
+    "classifiers": ("thyronet_register_classifiers", "collections.abc:Callable"),
 }
 """Registry kind -> (hook name, ``module:Class`` every entry must be an instance of)."""
 
@@ -94,16 +100,17 @@ def disabled_plugins() -> set[str]:
     return {name.strip() for name in raw.split(",") if name.strip()}
 
 def get_plugin_manager(
-    *, load_entrypoints: bool | None = None, builtins: bool = True
+    *, load_entrypoints: bool | Iterable[str] | None = None, builtins: bool = True
 ) -> pluggy.PluginManager:
     """Create a plugin manager with the built-ins and the installed plugins.
 
     Parameters
     ----------
-    load_entrypoints : bool or None
+    load_entrypoints : bool, iterable of str or None
         Load third-party plugins from the ``thyronet`` entry-point group. ``None``
         loads them except inside thyronet's own test run, so installed plugins
-        never leak into it.
+        never leak into it. An iterable loads only the entry points of those names
+        (tests use it to load one plugin and no other installed one).
     builtins : bool
         Register thyronet's built-in implementations.
 
@@ -130,21 +137,33 @@ def get_plugin_manager(
         pm.check_pending()
     if load_entrypoints is None:
         load_entrypoints = not _called_from_test()
-    if load_entrypoints:
+    if isinstance(load_entrypoints, str):
+        raise TypeError("load_entrypoints takes a bool or an iterable of entry-point names, "
+                        f"not the string {load_entrypoints!r}")
+    if isinstance(load_entrypoints, Iterable):
+        load_entrypoint_plugins(pm, names=load_entrypoints)
+    elif load_entrypoints:
         load_entrypoint_plugins(pm)
     return pm
 
-def load_entrypoint_plugins(pm: pluggy.PluginManager, group: str = ENTRY_POINT_GROUP) -> None:
+def load_entrypoint_plugins(pm: pluggy.PluginManager, group: str = ENTRY_POINT_GROUP,
+                            names: Iterable[str] | None = None) -> None:
     """Import and register every plugin of the entry-point ``group``, one at a time.
+
+    ``names`` restricts loading to the entry points of those names.
 
     A plugin that fails to import or whose hooks match no specification is left out
     with a :class:`PluginWarning`; the others are registered.
     """
+    wanted = None if names is None else set(names)
     for ep in metadata.entry_points(group=group):
+        if wanted is not None and ep.name not in wanted:
+            continue
         if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
             continue
         dist = getattr(ep, "dist", None)
-        label = f"{ep.name!r} ({ep.value}" + (f", from {dist.name} {dist.version})" if dist else ")")
+        label = f"{ep.name!r} ({ep.value}" + (
+            f", from {dist.name} {dist.version})" if dist else ")")
         try:
             plugin = ep.load()
         except Exception as exc:  # a broken plugin must not break thyronet
@@ -162,6 +181,30 @@ def load_entrypoint_plugins(pm: pluggy.PluginManager, group: str = ENTRY_POINT_G
             continue
         if dist is not None:
             _PLUGIN_VERSIONS[id(plugin)] = dist.version
+        unmarked = unmarked_hooks(pm, plugin)
+        if unmarked:
+            warnings.warn(f"thyronet plugin {label} defines {', '.join(unmarked)} without "
+                          "@thyronet.hookspecs.hookimpl, so it is never called; decorate it",
+                          PluginWarning, stacklevel=2)
+
+
+def unmarked_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    """Callables of ``plugin`` named ``thyronet_*`` that lack the ``@hookimpl`` marker.
+
+    pluggy ignores them silently; a forgotten decorator would leave a hook never called.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from thyronet.plugins import get_plugin_manager, unmarked_hooks
+    >>> plugin = SimpleNamespace(thyronet_register_fusions=lambda register: None)
+    >>> unmarked_hooks(get_plugin_manager(load_entrypoints=False), plugin)
+    ['thyronet_register_fusions']
+    """
+    prefix = f"{hookspecs.PROJECT_NAME}_"
+    return sorted(name for name in dir(plugin)
+                  if name.startswith(prefix) and callable(getattr(plugin, name, None))
+                  and pm.parse_hookimpl_opts(plugin, name) is None)
 
 _PLUGIN_VERSIONS: dict[int, str] = {}
 
@@ -244,12 +287,58 @@ def reset_plugins() -> None:
     """Forget the default manager and its registries (after installing or blocking plugins)."""
     _DEFAULT.clear()
 
+
+@contextmanager
+def use_plugin_manager(
+    pm: pluggy.PluginManager | None = None, *, load_entrypoints: bool = True
+) -> Iterator[pluggy.PluginManager]:
+    """Make ``pm`` the default manager inside a ``with`` block, then restore the previous one.
+
+    Everything that looks names up (``DualChannelFuser(strategy=...)``,
+    ``SkorchCNN(backbone=...)``, :func:`get_registry`) uses ``pm`` inside the block.
+    A plugin's own test suite uses it to load the installed entry points even when
+    thyronet's test flag (``sys._thyronet_called_from_test``) is set; see
+    :func:`thyronet.testing.installed_plugins`.
+
+    Parameters
+    ----------
+    pm : pluggy.PluginManager or None
+        The manager; ``None`` creates one with :func:`get_plugin_manager`.
+    load_entrypoints : bool, default=True
+        When ``pm`` is ``None``: load the installed third-party plugins.
+
+    Yields
+    ------
+    pluggy.PluginManager
+
+    Examples
+    --------
+    >>> from thyronet.plugins import get_registry, use_plugin_manager
+    >>> with use_plugin_manager(load_entrypoints=False):
+    ...     "stack" in get_registry("fusions")
+    True
+    """
+    saved = dict(_DEFAULT)
+    _DEFAULT.clear()
+    _DEFAULT["pm"] = pm if pm is not None else get_plugin_manager(
+        load_entrypoints=load_entrypoints)
+    try:
+        yield _DEFAULT["pm"]
+    finally:
+        _DEFAULT.clear()
+        _DEFAULT.update(saved)
+
 def describe_plugins(pm: pluggy.PluginManager | None = None) -> list[dict[str, Any]]:
-    """One record per loaded plugin: name, version and what it registers, by kind."""
+    """One record per loaded plugin: name, version and what it registers, by kind.
+
+    Blocked plugins (``THYRONET_DISABLE_PLUGINS``) are not loaded and not listed.
+    """
     pm = pm if pm is not None else get_plugin_manager()
     registries = {kind: build_registry(kind, pm) for kind in REGISTRY_KINDS}
     rows = []
     for name, plugin in pm.list_name_plugin():
+        if plugin is None:  # blocked by THYRONET_DISABLE_PLUGINS: not loaded
+            continue
         registers = {
             kind: sorted(e.name for e in reg.entries.values() if e.plugin == name)
             for kind, reg in registries.items()

@@ -60,7 +60,7 @@ def test_any_number_of_views_with_stack():
     views = [np.random.rand(3, 20, 20) for _ in range(4)]
     fuser = DualChannelFuser(views=("a", "b", "c", "d"), image_size=8)
     assert fuser.fit_transform(views).shape == (3, 4, 8, 8)
-    with pytest.raises(ValueError, match="stack3.*takes 2 to 2 views; got 4"):
+    with pytest.raises(ValueError, match=r"stack3.*takes 2 to 2 views; got 4"):
         DualChannelFuser(views=("a", "b", "c", "d"), strategy="stack3").fit(views)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -138,7 +139,7 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
     (6, 3, 32, 32)
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "views": [tuple, list],
         "strategy": [str],
         "image_size": [Interval(Integral, 4, None, closed="left")],
@@ -340,9 +341,11 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output channels: the view names for one-channel-per-view
-        strategies, otherwise ``<strategy>_<k>``."""
+        strategies (``stack``, ``longitudinal``, ...), otherwise ``<strategy>_<k>``."""
         check_is_fitted(self, "n_channels_")
-        if self.n_channels_ == len(self.views_):
+        strategy = get_fusion(self.strategy)
+        if strategy.channels is None or (strategy.select is not None
+                                         and self.n_channels_ == len(self.views_)):
             return np.asarray(self.views_, dtype=object)
         return np.asarray([f"{self.strategy}_{k}" for k in range(self.n_channels_)],
                           dtype=object)

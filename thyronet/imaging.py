@@ -161,8 +161,8 @@ def crop_roi(image: np.ndarray, box, *, margin: float = 0.1, where: str = "image
                          f"(width {w}, height {h})")
     if margin < 0:
         raise ValueError(f"margin must be >= 0, got {margin}")
-    dx = int(round((x1 - x0) * margin))
-    dy = int(round((y1 - y0) * margin))
+    dx = round((x1 - x0) * margin)
+    dy = round((y1 - y0) * margin)
     return image[max(0, y0 - dy):min(h, y1 + dy), max(0, x0 - dx):min(w, x1 + dx)]
 
 

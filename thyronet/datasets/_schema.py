@@ -129,7 +129,7 @@ def parse_roi(value, *, column: str = "roi", row=None) -> tuple[int, int, int, i
     if box.size != 4 or not np.all(np.isfinite(box)):
         raise CohortError(f"ROI box in {where} must be four finite numbers (x0, y0, x1, y1); "
                           f"got {value!r}")
-    x0, y0, x1, y1 = (int(round(b)) for b in box)
+    x0, y0, x1, y1 = (round(b) for b in box)
     if x1 <= x0 or y1 <= y0:
         raise CohortError(f"ROI box in {where} is empty: (x0, y0, x1, y1) = {(x0, y0, x1, y1)}; "
                           "x1 must exceed x0 and y1 must exceed y0")

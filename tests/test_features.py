@@ -235,3 +235,18 @@ def test_bad_inputs(fitted_cnn, data):
         DeepFeatureExtractor(LogisticRegression()).fit(X, y)
     with pytest.raises(ValueError, match="'precision' parameter of DeepFeatureExtractor"):
         DeepFeatureExtractor(fitted_cnn, prefit=True, precision="half").fit(X)
+
+
+@pytest.mark.slow
+def test_compiled_features_match_eager(fitted_cnn, data):
+    """torch.compile path (one compilation, ~20 s): same features, padded last batch."""
+    X, _ = data
+    X = X[:17]  # batches of 8, 8 and 1 (padded to 8: a single compiled shape)
+    eager = DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32",
+                                 batch_size=8).fit(X).transform(X)
+    compiled = DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32", batch_size=8,
+                                    compile=True).fit(X)
+    np.testing.assert_allclose(compiled.transform(X), eager, rtol=1e-3, atol=1e-4)
+    assert len(compiled._compiled_cache) == 1
+    state = pickle.loads(pickle.dumps(compiled)).__dict__
+    assert "_compiled_cache" not in state and "cnn_" in state

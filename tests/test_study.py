@@ -67,14 +67,14 @@ def study(cohort, tmp_path_factory):
 def test_presets_and_toml(tmp_path):
     paper, demo = StudyConfig.paper(), StudyConfig.demo()
     assert (paper.backbone, paper.image_size, paper.pretrained) == ("resnet101", 224, "auto")
-    assert (demo.backbone, demo.image_size, demo.pretrained) == ("test_resnet", 64, False)
+    assert (demo.backbone, demo.image_size, demo.pretrained) == ("test_resnet", 96, False)
     path = tmp_path / "study.toml"
     path.write_text('backbone = "resnet18"\nfusion = "stack3"\nclassifiers = ["lightgbm"]\n')
     cfg = StudyConfig.from_toml(path)
     assert (cfg.backbone, cfg.fusion, cfg.classifiers, cfg.image_size) == (
         "resnet18", "stack3", ["lightgbm"], 224)
     on_demo = StudyConfig.from_toml(path, base=demo)
-    assert on_demo.image_size == 64 and on_demo.backbone == "resnet18"
+    assert on_demo.image_size == 96 and on_demo.backbone == "resnet18"
     (tmp_path / "again.toml").write_text(demo.to_toml())
     assert StudyConfig.from_toml(tmp_path / "again.toml") == demo
 
@@ -89,6 +89,8 @@ def test_unknown_config_key_lists_the_valid_ones(tmp_path):
         StudyConfig(max_epochs=0)
     with pytest.raises(StudyError, match="'threshold' must be"):
         StudyConfig(threshold="median")
+    with pytest.raises(StudyError, match="'class_weight' must be"):
+        StudyConfig(class_weight="inverse")
     path.write_text("backbone = ")
     with pytest.raises(StudyError, match="not valid TOML"):
         StudyConfig.from_toml(path)

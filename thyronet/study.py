@@ -99,6 +99,8 @@ class StudyConfig:
         early-stopping AUC, see ``early_stopping_on``).
     augment : bool, default=True
         Train-time augmentation of the CNNs.
+    class_weight : {"balanced"} or None, default=None
+        ``"balanced"`` weighs CLNM-positive patients by the class ratio in the CNN loss.
     early_stopping_on : {"validation", "train_split"}, default="validation"
         Where the CNNs' early stopping watches the AUC: the ``validation`` cohort
         (the paper's protocol uses it for every model choice; the external test
@@ -156,6 +158,7 @@ class StudyConfig:
     batch_size: int = 32
     patience: int = 5
     augment: bool = True
+    class_weight: str | None = None
     early_stopping_on: str = "validation"
     pca_components: int = 64
     pvalue_alpha: float = 0.05
@@ -208,6 +211,7 @@ class StudyConfig:
         need(is_num(self.pvalue_alpha) and 0 < self.pvalue_alpha <= 1, "pvalue_alpha",
              "a number in (0, 1]")
         need(isinstance(self.augment, bool), "augment", "true or false")
+        need(self.class_weight in (None, "balanced"), "class_weight", '"balanced" or none')
         need(self.pretrained in (True, False, "auto") or isinstance(self.pretrained, str),
              "pretrained", 'true, false, "auto" or a path to a weights file')
         need(self.pvalue_test in ("mannwhitneyu", "welch"), "pvalue_test",
@@ -247,7 +251,7 @@ class StudyConfig:
 
     @classmethod
     def demo(cls, **overrides: Any) -> StudyConfig:
-        """CPU-friendly preset: the tiny ``test_resnet`` backbone at 64 px, a few epochs.
+        """CPU-friendly preset: the tiny ``test_resnet`` backbone at 96 px, from scratch.
 
         Its 96 deep features are compressed to 16 PCA components (64 of 96 would keep
         mostly noise).
@@ -257,10 +261,11 @@ class StudyConfig:
         >>> from thyronet.study import StudyConfig
         >>> cfg = StudyConfig.demo()
         >>> cfg.backbone, cfg.pretrained, cfg.max_epochs
-        ('test_resnet', False, 15)
+        ('test_resnet', False, 40)
         """
-        preset = dict(backbone="test_resnet", pretrained=False, image_size=64, max_epochs=15,
-                      lr=1e-3, batch_size=32, patience=6, pca_components=16,
+        preset = dict(backbone="test_resnet", pretrained=False, image_size=96, max_epochs=40,
+                      lr=3e-3, batch_size=32, patience=12, class_weight="balanced",
+                      pca_components=16,
                       gradcam_patients=4, shap_max_samples=200)
         return cls.from_dict({**preset, **overrides})
 
@@ -368,7 +373,7 @@ class StudyConfig:
             pretrained=_resolve_pretrained(self.backbone, self.pretrained),
             max_epochs=self.max_epochs, lr=self.lr, weight_decay=self.weight_decay,
             batch_size=self.batch_size, patience=self.patience, augment=self.augment,
-            device=self.device, random_state=self.random_state,
+            class_weight=self.class_weight, device=self.device, random_state=self.random_state,
             verbose=1 if verbose >= 1 else 0,
         )
 

@@ -80,7 +80,7 @@ def test_predict_refuses_a_tampered_model(demo_study, tmp_path, capsys):
 
     folder = tmp_path / "clinical"
     shutil.copytree(demo_study / "models" / "clinical", folder)
-    with open(folder / "model.joblib", "r+b") as handle:
+    with open(folder / "model.skops", "r+b") as handle:
         handle.seek(20)
         byte = handle.read(1)
         handle.seek(20)

@@ -277,7 +277,7 @@ def test_resume_refits_a_damaged_model_and_refuses_another_config(study, cohort,
     # gradcam/SHAP settings do not change the models: resuming with other ones is fine
     config = tiny_config(gradcam_patients=0, shap_max_samples=0)
     for name in ("clinical", "dl_f"):
-        with open(tmp_path / "models" / name / "model.joblib", "ab") as handle:
+        with open(tmp_path / "models" / name / "model.skops", "ab") as handle:
             handle.write(b"tampered")
         with pytest.raises(ModelFileError, match="does not match the SHA-256"):
             load_model(tmp_path / "models" / name)

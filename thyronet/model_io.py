@@ -1,44 +1,75 @@
-"""Saving fitted models as folders: the model, its metadata in JSON and a checksum.
+"""Saving fitted models as folders that are safe to load: JSON, safetensors and skops.
 
 A saved model is a folder::
 
     models/combined/
-        model.joblib     the fitted estimator (joblib)
-        model.json       format, versions, threshold, configuration, SHA-256 of model.joblib
+        model.json                 format, versions, threshold, configuration and the
+                                   SHA-256 of every file below (written last)
+        model.skops                the scikit-learn parts (skops.io: no code runs on load)
+        weights/0.safetensors      the weights of each fitted SkorchCNN (safetensors)
 
-:func:`load_model` reads ``model.json`` first and refuses to unpickle anything
-when the folder is incomplete, was written by an incompatible thyronet version,
-or when ``model.joblib`` does not match its recorded SHA-256 (a truncated,
-corrupted or replaced file). ``model.json`` is written last, so an interrupted
-save never looks finished.
+Nothing in the folder is a pickle. :func:`save_model` replaces every fitted
+:class:`~thyronet.SkorchCNN` in the estimator by an unfitted clone that names its
+weights file, and pandas objects in fitted attributes by their JSON text;
+:func:`load_model` reverses both after loading ``model.skops`` with
+:func:`skops.io.load`, trusting only the types in :data:`TRUSTED_TYPES` (beyond the
+numpy/scipy/scikit-learn types skops trusts by default). A file that asks for any
+other type is refused with a message naming the types, before anything is built.
 
-.. warning::
-   The checksum detects accidental damage and files swapped after saving; it is
-   **not** a defence against a deliberately crafted folder (whoever writes the
-   pickle can write a matching checksum). Unpickling runs code: load model
-   folders only from sources you trust.
+:func:`load_model` also reads ``model.json`` first and refuses to load anything when
+the folder is incomplete, was written by an incompatible thyronet version, or when a
+file does not match its recorded SHA-256 (a truncated, corrupted or replaced file).
+Weights saved on a GPU load on a CPU-only machine (``device`` falls back to
+``"cpu"``).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import io
 import json
 import os
 import platform
+import shutil
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "load_model", "read_model_info",
-           "save_model", "verify_model"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "TRUSTED_TYPES", "ModelFileError", "load_model",
+           "read_model_info", "save_model", "verify_model"]
 
 FORMAT = "thyronet-model"
-FORMAT_VERSION = 1
-MODEL_FILE = "model.joblib"
+FORMAT_VERSION = 2
+MODEL_FILE = "model.skops"
 INFO_FILE = "model.json"
+WEIGHTS_DIR = "weights"
 _VERSIONED = ("numpy", "scipy", "pandas", "scikit-learn", "torch", "timm", "skorch", "lightgbm",
-              "joblib")
+              "skops", "safetensors")
+
+#: Types, beyond skops' default trusted set, that :func:`load_model` lets
+#: :func:`skops.io.load` build. A model file that asks for anything else is refused.
+TRUSTED_TYPES: tuple[str, ...] = (
+    "collections.OrderedDict",
+    "lightgbm.basic.Booster",
+    "lightgbm.sklearn.LGBMClassifier",
+    "numpy.dtype",
+    "thyronet.classifier_selection.ClassifierSelector",
+    "thyronet.clinical.ClinicalEncoder",
+    "thyronet.cnn.SkorchCNN",
+    "thyronet.features.DeepFeatureExtractor",
+    "thyronet.fusion.DualChannelFuser",
+    "thyronet.pipelines.CohortColumns",
+    "thyronet.selection.LassoSelector",
+    "thyronet.selection.PValueSelector",
+)
+
+# marker attribute of a SkorchCNN stand-in (its weights file and small fitted attributes)
+_WEIGHTS_MARK = "_thyronet_weights"
+# marker key of a dict standing in for a pandas object
+_PANDAS_MARK = "__thyronet_pandas__"
+_CNN_ATTRS = ("n_epochs_", "best_epoch_")
 
 
 class ModelFileError(RuntimeError):
@@ -93,6 +124,160 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _digest(files: dict) -> str:
+    """One SHA-256 over the checksums of all files of a model."""
+    text = json.dumps({k: v["sha256"] for k, v in sorted(files.items())}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _feature_names(model: Any) -> list[str] | None:
+    names = getattr(model, "feature_names_in_", None)
+    return None if names is None else [str(n) for n in names]
+
+
+def _walkable(obj: Any) -> bool:
+    """Objects whose attributes are walked: estimators and other thyronet/sklearn objects."""
+    from sklearn.base import BaseEstimator
+
+    module = type(obj).__module__ or ""
+    return hasattr(obj, "__dict__") and not isinstance(obj, type) and (
+        isinstance(obj, BaseEstimator) or module.split(".")[0] in ("thyronet", "sklearn"))
+
+
+def _strip(obj: Any, folder: Path, weights: list[str], memo: dict) -> Any:
+    """A copy of ``obj`` with fitted SkorchCNNs saved as safetensors, pandas as plain data."""
+    import pandas as pd
+    from sklearn.base import clone
+
+    from thyronet.cnn import SkorchCNN
+
+    key = id(obj)
+    if key in memo:
+        return memo[key][1]
+    if isinstance(obj, SkorchCNN) and hasattr(obj, "net_"):
+        rel = f"{WEIGHTS_DIR}/{len(weights)}.safetensors"
+        (folder / WEIGHTS_DIR).mkdir(exist_ok=True)
+        obj.save_weights(folder / rel)
+        weights.append(rel)
+        out = clone(obj)
+        setattr(out, _WEIGHTS_MARK, {"file": rel, **{a: _jsonable(getattr(obj, a, None))
+                                                      for a in _CNN_ATTRS}})
+    elif isinstance(obj, pd.DataFrame | pd.Series):
+        out = _pandas_state(obj)
+    elif isinstance(obj, dict) and type(obj) is dict:
+        out = {k: _strip(v, folder, weights, memo) for k, v in obj.items()}
+    elif type(obj) in (list, tuple):
+        out = type(obj)(_strip(v, folder, weights, memo) for v in obj)
+    elif _walkable(obj):
+        out = copy.copy(obj)
+        for name, value in vars(obj).items():
+            new = _strip(value, folder, weights, memo)
+            if new is not value:
+                out.__dict__[name] = new
+        if all(out.__dict__[k] is v for k, v in vars(obj).items()):
+            out = obj
+    else:
+        out = obj
+    memo[key] = (obj, out)  # keeps obj alive, so that its id is not reused
+    return out
+
+
+def _pandas_state(obj: Any) -> dict:
+    """A DataFrame or Series as plain lists and numeric arrays (skops stores no pandas)."""
+    import pandas as pd
+
+    kind = type(obj).__name__
+    frame = obj.to_frame() if isinstance(obj, pd.Series) else obj
+    simple = (not isinstance(frame.index, pd.MultiIndex)
+              and not isinstance(frame.columns, pd.MultiIndex)
+              and frame.columns.is_unique)
+    if not simple:
+        return {_PANDAS_MARK: kind, "json": obj.to_json(orient="table", double_precision=15)}
+    columns = []
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype.kind in "biuf":
+            columns.append({"dtype": None, "values": col.to_numpy()})
+        else:
+            columns.append({"dtype": str(col.dtype), "values": _jsonable(col.tolist())})
+    index = frame.index
+    return {_PANDAS_MARK: kind, "names": _jsonable(list(frame.columns)),
+            "series_name": _jsonable(obj.name) if kind == "Series" else None,
+            "index": (index.to_numpy() if index.dtype.kind in "biuf"
+                      else _jsonable(index.tolist())),
+            "index_name": _jsonable(index.name), "columns": columns}
+
+
+def _pandas_from_state(state: dict) -> Any:
+    import pandas as pd
+
+    kind = state[_PANDAS_MARK]
+    if "json" in state:
+        return pd.read_json(io.StringIO(state["json"]), orient="table",
+                            typ="series" if kind == "Series" else "frame")
+    index = pd.Index(state["index"], name=state["index_name"])
+    data = {}
+    for name, col in zip(state["names"], state["columns"], strict=True):
+        values = col["values"]
+        data[name] = (pd.Series(values, index=index) if col["dtype"] is None
+                      else pd.Series(values, index=index, dtype=col["dtype"]))
+    frame = pd.DataFrame(data, index=index, columns=state["names"])
+    if kind == "Series":
+        out = frame.iloc[:, 0]
+        out.name = state["series_name"]
+        return out
+    return frame
+
+
+def _restore(obj: Any, folder: Path, files: set[str], memo: dict) -> Any:
+    """Undo :func:`_strip` on a loaded object graph (in place where possible)."""
+    import torch
+
+    from thyronet.cnn import SkorchCNN
+
+    key = id(obj)
+    if key in memo:
+        return memo[key][1]
+    out = obj
+    memo[key] = (obj, out)
+    if isinstance(obj, SkorchCNN) and _WEIGHTS_MARK in vars(obj):
+        mark = vars(obj).pop(_WEIGHTS_MARK)
+        rel = mark.get("file") if isinstance(mark, dict) else None
+        if (not isinstance(rel, str) or not rel.endswith(".safetensors")
+                or rel not in files):
+            raise ModelFileError(f"{folder / MODEL_FILE} names a weights file {rel!r} that "
+                                 f"is not a checked safetensors file of {INFO_FILE}")
+        device = str(obj.device)
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            obj.set_params(device="cpu")  # a model trained on a GPU, loaded on a CPU
+        obj.load_weights(folder / rel)
+        for attr in _CNN_ATTRS:
+            if attr in mark:
+                setattr(obj, attr, mark[attr])
+    elif isinstance(obj, dict) and _PANDAS_MARK in obj:
+        out = _pandas_from_state(obj)
+    elif type(obj) is dict:
+        for k, v in list(obj.items()):
+            obj[k] = _restore(v, folder, files, memo)
+    elif type(obj) is list:
+        obj[:] = [_restore(v, folder, files, memo) for v in obj]
+    elif type(obj) is tuple:
+        new = tuple(_restore(v, folder, files, memo) for v in obj)
+        if any(a is not b for a, b in zip(new, obj, strict=True)):
+            out = new
+    elif _walkable(obj):
+        for name, value in list(vars(obj).items()):
+            new = _restore(value, folder, files, memo)
+            if new is not value:
+                obj.__dict__[name] = new
+        cnn = vars(obj).get("cnn_")
+        if (isinstance(cnn, SkorchCNN) and hasattr(cnn, "device_")
+                and hasattr(obj, "precision_") and hasattr(obj, "_resolve_precision")):
+            obj.precision_ = obj._resolve_precision(cnn.device_)
+    memo[key] = (obj, out)
+    return out
+
+
 def save_model(model: Any, path: str | os.PathLike, *, name: str | None = None,
                threshold: float | None = None, metadata: dict | None = None) -> Path:
     """Save a fitted model to the folder ``path`` (created; existing files are replaced).
@@ -100,7 +285,8 @@ def save_model(model: Any, path: str | os.PathLike, *, name: str | None = None,
     Parameters
     ----------
     model : estimator
-        A fitted estimator (anything joblib can pickle).
+        A fitted estimator (scikit-learn, thyronet, LightGBM parts; fitted
+        :class:`~thyronet.SkorchCNN` networks anywhere in it go to safetensors files).
     path : str or path-like
         Target folder.
     name : str, optional
@@ -127,7 +313,7 @@ def save_model(model: Any, path: str | os.PathLike, *, name: str | None = None,
     >>> info["threshold"], type(model).__name__
     (0.4, 'LogisticRegression')
     """
-    import joblib
+    import skops.io as sio
 
     from thyronet import __version__
 
@@ -136,14 +322,25 @@ def save_model(model: Any, path: str | os.PathLike, *, name: str | None = None,
     info_path = folder / INFO_FILE
     if info_path.exists():  # the folder stops looking finished before anything changes
         info_path.unlink()
-    fd, tmp = tempfile.mkstemp(prefix=".model-", suffix=".joblib.tmp", dir=folder)
+    for old in (folder / "model.joblib", folder / MODEL_FILE):
+        if old.exists():
+            old.unlink()
+    weights_dir = folder / WEIGHTS_DIR
+    if weights_dir.exists():
+        shutil.rmtree(weights_dir)
+    weights: list[str] = []
+    stripped = _strip(model, folder, weights, {})
+    fd, tmp = tempfile.mkstemp(prefix=".model-", suffix=".skops.tmp", dir=folder)
     os.close(fd)
     try:
-        joblib.dump(model, tmp)
+        sio.dump(stripped, tmp)
         os.replace(tmp, folder / MODEL_FILE)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    files = {}
+    for rel in (MODEL_FILE, *weights):
+        files[rel] = {"sha256": _sha256(folder / rel), "bytes": (folder / rel).stat().st_size}
     info = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -153,8 +350,9 @@ def save_model(model: Any, path: str | os.PathLike, *, name: str | None = None,
         "versions": _versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "threshold": None if threshold is None else float(threshold),
-        "files": {MODEL_FILE: {"sha256": _sha256(folder / MODEL_FILE),
-                               "bytes": (folder / MODEL_FILE).stat().st_size}},
+        "feature_names": _feature_names(model),
+        "files": files,
+        "digest": _digest(files),
         "metadata": _jsonable(metadata or {}),
     }
     tmp_info = folder / (INFO_FILE + ".tmp")
@@ -232,16 +430,21 @@ def verify_model(path: str | os.PathLike) -> dict:
     files = info.get("files")
     if not isinstance(files, dict) or MODEL_FILE not in files:
         raise ModelFileError(f"{folder / INFO_FILE} lists no checksum for {MODEL_FILE}")
-    target = folder / MODEL_FILE
-    if not target.is_file():
-        raise ModelFileError(f"{target} is missing")
-    expected = files[MODEL_FILE].get("sha256")
-    actual = _sha256(target)
-    if actual != expected:
-        raise ModelFileError(
-            f"{target} does not match the SHA-256 recorded in {INFO_FILE} (expected "
-            f"{str(expected)[:12]}..., got {actual[:12]}...): the file was modified, corrupted "
-            "or replaced after saving; refusing to load it")
+    for rel, entry in files.items():
+        target = folder / rel
+        if (Path(rel).is_absolute() or ".." in Path(rel).parts
+                or not isinstance(entry, dict)):
+            raise ModelFileError(f"{folder / INFO_FILE} lists an invalid file entry {rel!r}")
+        if not target.is_file():
+            raise ModelFileError(f"{target} is missing")
+        expected = entry.get("sha256")
+        actual = _sha256(target)
+        if actual != expected:
+            raise ModelFileError(
+                f"{target} does not match the SHA-256 recorded in {INFO_FILE} (expected "
+                f"{str(expected)[:12]}..., got {actual[:12]}...): the file was modified, "
+                "corrupted or replaced after saving; refusing to load it")
+    info.setdefault("digest", _digest(files))
     return info
 
 
@@ -274,12 +477,26 @@ def load_model(path: str | os.PathLike) -> tuple[Any, dict]:
     >>> load_model(folder)[1]["name"]
     'dummy'
     """
-    import joblib
+    import skops.io as sio
 
     info = verify_model(path)
+    folder = Path(path)
+    target = folder / MODEL_FILE
     try:
-        model = joblib.load(Path(path) / MODEL_FILE)
+        untrusted = sio.get_untrusted_types(file=target)
     except Exception as err:
-        raise ModelFileError(f"cannot load {Path(path) / MODEL_FILE}: "
-                             f"{type(err).__name__}: {err}") from err
+        raise ModelFileError(f"cannot read {target}: {type(err).__name__}: {err}") from err
+    refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if refused:
+        raise ModelFileError(
+            f"{target} asks for type(s) that thyronet does not trust to load: "
+            f"{', '.join(refused)}; refusing to load it (only scikit-learn, numpy, scipy "
+            "and the types in thyronet.model_io.TRUSTED_TYPES are built)")
+    try:
+        model = sio.load(target, trusted=sorted(set(untrusted)))
+        model = _restore(model, folder, set(info["files"]), {})
+    except ModelFileError:
+        raise
+    except Exception as err:
+        raise ModelFileError(f"cannot load {target}: {type(err).__name__}: {err}") from err
     return model, info

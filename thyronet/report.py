@@ -430,7 +430,8 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
         weights, f"weights: {weights}")
     out = results.out_dir
     files = ("metrics.json, study.json, config.toml, predictions.csv, tables/*.csv, "
-             "figures/*.png and *.svg, models/<name>/ (model.joblib + model.json), report.html")
+             "figures/*.png and *.svg, models/<name>/ (model.json, model.skops, "
+             "weights/*.safetensors), report.html")
     text = {
         "patients": _text_patients(results),
         "dual_channel": _text_dual_channel(results),

@@ -1230,7 +1230,7 @@ def run_study(cohort: pd.DataFrame, config: StudyConfig | None = None,
                                    "n_positive": int(y_train.sum())},
                 })
         if folder is not None and name == "dl_f":
-            status["dl_f_sha256"] = verify_model(folder)["files"]["model.joblib"]["sha256"]
+            status["dl_f_sha256"] = verify_model(folder)["digest"]
     status.pop("dl_f_sha256", None)
 
     predictions = pd.DataFrame({ID_COLUMN: frame[ID_COLUMN].to_numpy(),

@@ -9,6 +9,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from _images import make_images, tiny_cnn
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
@@ -27,19 +28,8 @@ from thyronet.cnn import (
 from thyronet.plugins import UnknownEntryError
 
 
-def make_images(n=32, channels=2, size=32, seed=0):
-    """Random images; positives carry a bright square in channel 0 (learnable)."""
-    rng = np.random.default_rng(seed)
-    X = rng.random((n, channels, size, size), dtype=np.float32) * 0.5
-    y = np.arange(n) % 2
-    X[y == 1, 0, 8:20, 8:20] += 0.5
-    return X, y
-
-
 def tiny(**params):
-    defaults = dict(backbone="test_resnet", max_epochs=2, batch_size=8, random_state=0,
-                    verbose=0)
-    return SkorchCNN(**{**defaults, **params})
+    return tiny_cnn(**{"max_epochs": 2, **params})
 
 
 @pytest.fixture(scope="module")

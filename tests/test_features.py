@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import timm
 import torch
+from _images import make_images, tiny_cnn
 from sklearn.base import clone
 from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
@@ -16,27 +17,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
-from thyronet import DeepFeatureExtractor, SkorchCNN
+from thyronet import DeepFeatureExtractor
 from thyronet.features import fast_bf16_available
-
-
-def make_images(n=24, channels=2, size=32, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.random((n, channels, size, size), dtype=np.float32) * 0.5
-    y = np.arange(n) % 2
-    X[y == 1, 0, 8:20, 8:20] += 0.5
-    return X, y
-
-
-def tiny_cnn(**params):
-    defaults = dict(backbone="test_resnet", max_epochs=1, batch_size=8, random_state=0,
-                    verbose=0)
-    return SkorchCNN(**{**defaults, **params})
 
 
 @pytest.fixture(scope="module")
 def data():
-    return make_images()
+    return make_images(n=24)
 
 
 @pytest.fixture(scope="module")

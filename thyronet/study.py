@@ -142,7 +142,7 @@ class StudyConfig:
     --------
     >>> from thyronet.study import StudyConfig
     >>> StudyConfig.paper().backbone, StudyConfig.demo().image_size
-    ('resnet101', 64)
+    ('resnet101', 96)
     >>> StudyConfig.from_dict({"max_epochs": 3}).max_epochs
     3
     """

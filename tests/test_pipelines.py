@@ -76,6 +76,20 @@ def test_combined_model_takes_the_cohort_and_names_its_features(cohort):
     assert proba.shape == (len(cohort), 2) and np.all((proba >= 0) & (proba <= 1))
 
 
+def test_combined_model_keeps_the_row_index_of_a_cohort_subset(cohort):
+    """The image branch passes through index-less arrays; its features must still line
+    up with the clinical ones when the cohort's index is not 0..n-1."""
+    subset = cohort.iloc[::2]                      # index 0, 2, 4, ...
+    model = _fast(make_combined_model(n_components=8, **TINY)).set_output(transform="pandas")
+    model.fit(subset, subset["clnm"])
+    table = model["features"].transform(subset)
+    assert table.index.equals(subset.index) and len(table) == len(subset)
+    assert table["pca0"].notna().all()
+    reset = model["features"].transform(subset.reset_index(drop=True))
+    np.testing.assert_array_equal(table.to_numpy(), reset.to_numpy())
+    assert model.predict_proba(subset).shape == (len(subset), 2)
+
+
 def test_combined_model_lists_missing_columns(cohort):
     model = make_combined_model(n_components=8, **TINY)
     with pytest.raises(CohortError, match=r"missing column\(s\) \['ete', 'margin'\]"):

@@ -61,6 +61,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "thyronet.features.DeepFeatureExtractor",
     "thyronet.fusion.DualChannelFuser",
     "thyronet.pipelines.CohortColumns",
+    "thyronet.pipelines.RowIndexPipeline",
     "thyronet.selection.LassoSelector",
     "thyronet.selection.PValueSelector",
 )

@@ -29,6 +29,7 @@ from sklearn.decomposition import PCA
 from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from thyronet.classifier_selection import ClassifierSelector
@@ -39,10 +40,48 @@ from thyronet.features import DeepFeatureExtractor
 from thyronet.fusion import DualChannelFuser
 from thyronet.selection import LassoSelector, PValueSelector
 
-__all__ = ["make_clinical_model", "make_combined_model", "make_dl_model"]
+__all__ = ["RowIndexPipeline", "make_clinical_model", "make_combined_model", "make_dl_model"]
 
 VIEWS = {"fused": None, "longitudinal": "longitudinal", "transverse": "transverse"}
 """``view`` of :func:`make_dl_model` -> the fusion strategy it fixes (``None``: free)."""
+
+
+class RowIndexPipeline(Pipeline):
+    """A :class:`~sklearn.pipeline.Pipeline` whose DataFrame output keeps its input's row index.
+
+    The image branch of the combined model goes from the cohort table through 4-D
+    image arrays, which carry no row index, so with ``set_output(transform="pandas")``
+    its features would come out with a fresh ``RangeIndex``. Beside the clinical
+    branch (which keeps the table's index) a :class:`~sklearn.compose.ColumnTransformer`
+    would then misalign the rows of any cohort whose index is not ``0..n-1`` (a
+    train/validation subset, say). This pipeline gives a DataFrame result the index
+    of the DataFrame it was given; everything else is a plain ``Pipeline``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn.preprocessing import FunctionTransformer, StandardScaler
+    >>> from thyronet.pipelines import RowIndexPipeline
+    >>> frame = pd.DataFrame({"a": [1.0, 2.0, 4.0]}, index=[10, 11, 12])
+    >>> to_array = FunctionTransformer(lambda X: X.to_numpy(), feature_names_out="one-to-one")
+    >>> steps = [("array", to_array), ("scale", StandardScaler())]
+    >>> RowIndexPipeline(steps).set_output(transform="pandas").fit_transform(frame).index.tolist()
+    [10, 11, 12]
+    """
+
+    @staticmethod
+    def _reindexed(out, X):
+        if isinstance(out, pd.DataFrame) and isinstance(X, pd.DataFrame) and len(out) == len(X):
+            out.index = X.index
+        return out
+
+    @available_if(Pipeline._can_fit_transform)
+    def fit_transform(self, X, y=None, **params):
+        return self._reindexed(super().fit_transform(X, y, **params), X)
+
+    @available_if(Pipeline._can_transform)
+    def transform(self, X, **params):
+        return self._reindexed(super().transform(X, **params), X)
 
 
 @dataclass(frozen=True)
@@ -277,8 +316,8 @@ def make_combined_model(
         probe = np.zeros((1, cnn.n_features_in_, size, size), dtype=np.float32)
         extract = FrozenEstimator(DeepFeatureExtractor(cnn, prefit=True).fit(probe))
 
-    dl = Pipeline([("fuse", fuser), ("extract", extract),
-                   ("compress", PCA(n_components=n_components))], memory=memory)
+    dl = RowIndexPipeline([("fuse", fuser), ("extract", extract),
+                           ("compress", PCA(n_components=n_components))], memory=memory)
     features = ColumnTransformer(
         [("dl", dl, _image_columns(fuser)),
          ("clinical", ClinicalEncoder(),

@@ -11,6 +11,7 @@ from thyronet.plotting import (
     figure_bytes,
     plot_calibration_curves,
     plot_decision_curves,
+    plot_fused_pairs,
     plot_lasso_cv,
     plot_lasso_path,
     plot_roc_curves,
@@ -141,3 +142,18 @@ def test_save_figure_writes_png_and_svg(tmp_path, scored):
         save_figure(fig2, tmp_path / "figs" / "roc_test", overwrite=False)
     with pytest.raises(ValueError, match="fmt must be"):
         figure_bytes(fig2, "jpg")
+
+
+def test_fused_pairs_take_series_whatever_their_index():
+    import pandas as pd
+
+    fused = np.random.default_rng(0).random((3, 2, 8, 8)).astype(np.float32)
+    frame = pd.DataFrame({"clnm": [1, 0, 1], "id": ["p7", "p8", "p9"]}, index=[40, 41, 42])
+    fig = plot_fused_pairs(fused, labels=frame["clnm"], ids=frame["id"],
+                           channel_names=["longitudinal", "transverse"])
+    assert [ax.get_ylabel() for ax in fig.axes[::2]] == [
+        "p7\nCLNM=1", "p8\nCLNM=0", "p9\nCLNM=1"]
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["longitudinal", "transverse"]
+    with pytest.raises(ValueError, match="labels has 2 entries for 3 images"):
+        plot_fused_pairs(fused, labels=[0, 1])
+    plt.close("all")

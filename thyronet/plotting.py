@@ -9,7 +9,7 @@ import numpy as np
 
 def plot_fused_pairs(fused: np.ndarray, *, labels: Sequence | None = None,
                      channel_names: Sequence[str] | None = None, ids: Sequence | None = None,
-                     max_patients: int = 8, ax=None):
+                     max_patients: int = 8):
     """Show fused images as a grid: one row per patient, one column per channel.
 
     Parameters
@@ -44,6 +44,12 @@ def plot_fused_pairs(fused: np.ndarray, *, labels: Sequence | None = None,
         raise ValueError(f"fused images must be (n, C, H, W), got shape {fused.shape}")
     n = min(len(fused), max_patients)
     c = fused.shape[1]
+    # positional, whatever the index of a Series passed in
+    labels = None if labels is None else list(labels)
+    ids = None if ids is None else list(ids)
+    for what, values in (("labels", labels), ("ids", ids)):
+        if values is not None and len(values) != len(fused):
+            raise ValueError(f"{what} has {len(values)} entries for {len(fused)} images")
     names = list(channel_names) if channel_names is not None else [f"channel {k}" for k in
                                                                     range(c)]
     fig, axes = plt.subplots(n, c, figsize=(2.2 * c * fused.shape[3] / fused.shape[2], 2.2 * n),

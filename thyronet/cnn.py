@@ -13,6 +13,8 @@ import json
 import math
 import os
 import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
@@ -22,10 +24,10 @@ import numpy as np
 import scipy.sparse
 import torch
 import torch.nn.functional as F
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import (
     assert_all_finite,
@@ -35,6 +37,7 @@ from sklearn.utils.validation import (
 )
 from skorch import NeuralNetBinaryClassifier
 from skorch.callbacks import Callback, EarlyStopping, EpochScoring, LRScheduler, ProgressBar
+from skorch.hf import AccelerateMixin  # skorch's accelerate glue; does not import accelerate
 from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
@@ -181,6 +184,35 @@ def resolve_device(device: str) -> str:
     return device
 
 
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run a block with torch's intra-op CPU thread count set to ``n`` (``None``: as is).
+
+    The previous count is restored afterwards. The count is process-wide: do not
+    change it from concurrently running threads.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from thyronet.cnn import torch_threads
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 # ---------------------------------------------------------------------------------------
 # data
 # ---------------------------------------------------------------------------------------
@@ -211,6 +243,11 @@ class ImageBatches(Dataset):
     y : ndarray of shape (n_samples,) or None
     indices : ndarray of int or None
         Rows of ``X`` this dataset covers (a split), all when ``None``.
+    keep_order : bool, default=False
+        Return a batch's rows in the order asked for. By default they come back
+        sorted (the order they are read in), which is all training needs; a
+        distributed evaluation, whose last batch is padded with repeated rows that
+        are cut off after gathering, needs the order kept.
 
     Examples
     --------
@@ -223,10 +260,11 @@ class ImageBatches(Dataset):
     """
 
     def __init__(self, X: np.ndarray, y: np.ndarray | None = None,
-                 indices: np.ndarray | None = None) -> None:
+                 indices: np.ndarray | None = None, keep_order: bool = False) -> None:
         self.X = X
         self.y = None if y is None else np.asarray(y, dtype=np.float32)
         self.indices = None if indices is None else np.asarray(indices, dtype=np.int64)
+        self.keep_order = keep_order
 
     def __len__(self) -> int:
         return len(self.X) if self.indices is None else len(self.indices)
@@ -242,7 +280,15 @@ class ImageBatches(Dataset):
             yb = np.zeros(len(rows), dtype=np.float32)
         else:
             yb = self.y[rows]
+        if self.keep_order:
+            inverse = np.empty_like(order)
+            inverse[order] = np.arange(len(order))
+            xb, yb = xb[inverse], yb[inverse]
         return torch.from_numpy(xb), torch.from_numpy(np.ascontiguousarray(yb))
+
+    def __getitems__(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """A whole batch, for a ``DataLoader`` with a ``batch_sampler`` (see ``_whole_batch``)."""
+        return self[batch]
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -433,15 +479,16 @@ class ThyroNet(NeuralNetBinaryClassifier):
     augment : callable or None
         Applied to each training batch on the device (never to validation or
         prediction batches).
-    autocast : bool
-        Run the forward pass under bf16 autocast.
+    autocast : bool or torch.dtype
+        Run the forward pass under autocast: ``True`` in bf16, or in the given
+        dtype (``torch.float16`` for a model trained with fp16 mixed precision).
     channels_last : bool
         Use the channels-last memory format for the module and inputs.
     *args, **kwargs
         Those of :class:`skorch.NeuralNetBinaryClassifier`.
     """
 
-    def __init__(self, module, *args, augment=None, autocast: bool = False,
+    def __init__(self, module, *args, augment=None, autocast: bool | torch.dtype = False,
                  channels_last: bool = False, **kwargs) -> None:
         super().__init__(module, *args, **kwargs)
         self.augment = augment
@@ -461,8 +508,12 @@ class ThyroNet(NeuralNetBinaryClassifier):
         return x
 
     def _autocast(self):
-        return torch.autocast(device_type=torch.device(self.device).type, dtype=torch.bfloat16,
+        dtype = self.autocast if isinstance(self.autocast, torch.dtype) else torch.bfloat16
+        return torch.autocast(device_type=torch.device(self.device).type, dtype=dtype,
                               enabled=bool(self.autocast))
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        loss.backward()
 
     def infer(self, x, **fit_params):
         x = self._prepare(x)
@@ -480,8 +531,184 @@ class ThyroNet(NeuralNetBinaryClassifier):
                 Xi = Xi.contiguous(memory_format=torch.channels_last)
         y_pred = self.infer(Xi, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-        loss.backward()
+        self._backward(loss)
         return {"loss": loss, "y_pred": y_pred}
+
+
+# ---------------------------------------------------------------------------------------
+# Hugging Face Accelerate (multi-GPU data parallelism); accelerate is imported lazily
+# ---------------------------------------------------------------------------------------
+_ACCELERATE_HINT = 'install it with: pip install "thyronet[accelerate]"'
+
+
+def _import_accelerate():
+    """The ``accelerate`` package, or an ImportError that names thyronet's extra."""
+    try:
+        import accelerate
+    except ImportError as exc:
+        raise ImportError("SkorchCNN(accelerator=...) needs the accelerate package; "
+                          f"{_ACCELERATE_HINT}") from exc
+    return accelerate
+
+
+def _whole_batch(batch):
+    """``collate_fn`` of a loader whose dataset serves whole batches (``__getitems__``)."""
+    return batch
+
+
+def _discard(*args, **kwargs) -> None:
+    """Print sink of the processes other than the main one: one epoch table per launch."""
+
+
+def _accelerator_device(accelerator) -> str:
+    device = torch.device(accelerator.device)
+    return "cpu" if device.type == "cpu" else str(device)
+
+
+class AcceleratedThyroNet(AccelerateMixin, ThyroNet):
+    """:class:`ThyroNet` trained through a Hugging Face ``accelerate.Accelerator``.
+
+    skorch's :class:`~skorch.hf.AccelerateMixin` prepares the module, criterion,
+    optimizer and data loaders with the accelerator (DistributedDataParallel and one
+    shard of every epoch's batches per process), steps inside
+    ``accelerator.accumulate`` and back-propagates with ``accelerator.backward``. On
+    top of it this class keeps ThyroNet's augmentation and channels-last inputs, runs
+    the forward pass under ``accelerator.autocast()`` (the accelerator's
+    ``mixed_precision``), and, with several processes, makes every process record the
+    same history: the training loss is averaged over the processes, and validation
+    predictions and labels are gathered from all of them (``gather_for_metrics``, which
+    drops the padding of the last round) before the validation loss and AUC are
+    computed. Otherwise each process would score only its own shard and early stopping
+    could stop one process and not another (skorch issue #952).
+
+    :class:`SkorchCNN` builds it when given an ``accelerator`` and turns it back into
+    a plain :class:`ThyroNet` after training.
+    """
+
+    def _initialize_accelerator(self):
+        # A criterion without parameters (BCEWithLogitsLoss) only needs to be on the
+        # device: accelerate's multi-CPU path wraps every prepared module in DDP, which
+        # refuses one without parameters (its multi-GPU path leaves such modules alone).
+        if self._wrapped_with_accelerator:
+            return self
+        criteria = list(self._criteria)
+        plain = [name for name in criteria
+                 if isinstance(getattr(self, name + "_"), torch.nn.Module)
+                 and not any(p.requires_grad for p in getattr(self, name + "_").parameters())]
+        self._criteria = [name for name in criteria if name not in plain]
+        try:
+            super()._initialize_accelerator()
+        finally:
+            self._criteria = criteria
+        if self.accelerator.device_placement:
+            for name in plain:
+                setattr(self, name + "_", getattr(self, name + "_").to(self.accelerator.device))
+        return self
+
+    def get_iterator(self, dataset, training=False):
+        # accelerate shards the batch_sampler of a DataLoader; the BatchSampler-as-sampler
+        # of batch_loader is only handled on its multi-process path (accelerate 1.15)
+        loader = ThyroNet.get_iterator(self, dataset, training=training)
+        loader = DataLoader(loader.dataset, batch_sampler=loader.sampler, collate_fn=_whole_batch,
+                            num_workers=loader.num_workers, pin_memory=loader.pin_memory)
+        return self.accelerator.prepare(loader)
+
+    def _prepare(self, x) -> torch.Tensor:
+        x = torch.as_tensor(x).to(self.accelerator.device, non_blocking=True)
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _autocast(self):
+        return self.accelerator.autocast()
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        self.accelerator.backward(loss)
+
+    def train_step_single(self, batch, **fit_params):
+        # ThyroNet's step (augmentation, _backward), not AccelerateMixin's (first in the MRO)
+        return ThyroNet.train_step_single(self, batch, **fit_params)
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        accelerator = self.accelerator
+        if iterator is None or accelerator.num_processes == 1:
+            return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        batch_count = 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            Xi, yi = batch
+            if training:
+                local = torch.tensor([step["loss"].item() * len(yi), len(yi)],
+                                     dtype=torch.float64, device=accelerator.device)
+                total = accelerator.reduce(local, reduction="sum")
+                loss, size = float(total[0] / total[1]), int(total[1])
+            else:
+                y_pred, y_true = accelerator.gather_for_metrics(
+                    (step["y_pred"].detach(), yi.to(accelerator.device)))
+                with torch.no_grad():
+                    all_loss = self.get_loss(y_pred, y_true, training=False)
+                step = {**step, "loss": all_loss, "y_pred": y_pred}
+                batch = (Xi, y_true)  # the scoring callbacks read the labels from the batch
+                loss, size = float(all_loss), len(y_true)
+            self.history.record_batch(prefix + "_loss", loss)
+            self.history.record_batch(prefix + "_batch_size", size)
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+            batch_count += 1
+        self.history.record(prefix + "_batch_count", batch_count)
+        return None
+
+
+def _without_accelerator(net: AcceleratedThyroNet, device: str, datasets) -> ThyroNet:
+    """The trained ``net`` as a plain :class:`ThyroNet` that no longer refers to the accelerator.
+
+    Its module and criterion are unwrapped (no DistributedDataParallel, no autocast
+    wrapper), its optimizer is the torch one, inference runs under the autocast of the
+    accelerator's mixed precision, and the accelerator forgets the model, optimizer and
+    data loaders of this fit (it keeps a reference to everything it prepared, which would
+    otherwise pile up over repeated fits and keep the training data alive).
+    """
+    accelerator = net.accelerator
+    prepared = [net.module_, net.criterion_, net.optimizer_]
+    datasets = [d for d in datasets if d is not None]
+    net.module_ = accelerator.unwrap_model(net.module_, keep_fp32_wrapper=False)
+    net.criterion_ = accelerator.unwrap_model(net.criterion_, keep_fp32_wrapper=False)
+    net.optimizer_ = getattr(net.optimizer_, "optimizer", net.optimizer_)
+    for module in (net.module_, net.criterion_):
+        vars(module).pop("_is_accelerate_prepared", None)  # accelerate's mark
+    for name in ("_models", "_optimizers", "_dataloaders"):
+        held = getattr(accelerator, name, None)
+        if isinstance(held, list):
+            held[:] = [obj for obj in held
+                       if not any(obj is p for p in prepared)
+                       and not any(getattr(obj, "dataset", None) is d for d in datasets)]
+    mixed = str(accelerator.mixed_precision) if accelerator.native_amp else "no"
+    plain = ThyroNet.__new__(ThyroNet)
+    plain.__dict__.update({k: v for k, v in vars(net).items()
+                           if k not in ("accelerator", "unwrap_after_train",
+                                        "_wrapped_with_accelerator")})
+    plain.device = device
+    plain.autocast = {"bf16": True, "fp16": torch.float16}.get(mixed, False)
+    return plain
+
+
+def _broadcast_seed(accelerator, seed: int) -> int:
+    """Process 0's ``seed`` on every process (``random_state=None`` differs per process)."""
+    from accelerate.utils import broadcast
+
+    value = torch.tensor([seed], dtype=torch.int64, device=accelerator.device)
+    return int(broadcast(value, from_process=0).item())
+
+
+def _check_same_data(accelerator, X, y01, n_train: int, n_valid: int) -> None:
+    """Fail on every process (instead of hanging) when the processes got different data."""
+    mine = torch.tensor([[len(X), *X.shape[1:], int(y01.sum()), n_train, n_valid]],
+                        dtype=torch.int64, device=accelerator.device)
+    every = accelerator.gather(mine).cpu()
+    if not bool((every == every[0]).all()):
+        raise ValueError("every process must call SkorchCNN.fit with the same data; "
+                         "(n_samples, channels, height, width, positives, n_train, n_valid) "
+                         f"per process: {every.tolist()}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -545,6 +772,16 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         Channels-last memory format (faster convolutions on CPU and GPU).
     num_workers : int, default=0
         DataLoader worker processes.
+    num_threads : int or None, default=None
+        Torch intra-op CPU threads while training (restored after ``fit``);
+        ``None`` keeps the process's setting. CPU training results depend on the
+        thread count (it changes the summation order of batch-norm statistics and
+        convolution gradients), and job launchers change it: joblib's loky workers
+        start with ``cpu_count // n_jobs`` threads, Dask workers with one. Set it
+        (e.g. ``1``) to get the same model from a local fit, a
+        ``GridSearchCV(n_jobs=...)`` worker and a Dask cluster (see the Scaling
+        guide). Inference is not affected (eval-mode outputs are bit-identical
+        across thread counts).
     backbone_kwargs : dict or None
         Extra ``timm.create_model`` arguments (``drop_rate``, ``drop_path_rate``...);
         also set as ``backbone__<name>``.
@@ -553,6 +790,23 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         CPU are reproducible for a fixed value.
     verbose : int, default=1
         ``>= 1``: skorch's epoch table and a progress bar over batches; ``0``: silent.
+    accelerator : accelerate.Accelerator or None, default=None
+        Train through Hugging Face Accelerate (skorch's
+        :class:`~skorch.hf.AccelerateMixin`): data-parallel over the processes of
+        an ``accelerate launch`` (DistributedDataParallel, one GPU per process),
+        with the accelerator's mixed precision (``Accelerator(mixed_precision=
+        "bf16")``) and gradient accumulation. Every process calls ``fit`` with the
+        same data; each trains on its share of every epoch's batches
+        (``batch_size`` is per process) and all record the same history. The
+        accelerator places the model: leave ``device="auto"`` and ``precision`` at
+        ``"auto"`` (or equal to the accelerator's). ``freeze_epochs`` must be 0
+        with several processes. The fitted model is a plain one on
+        ``accelerator.device``: each process predicts on its own (no collective
+        calls), and ``clone`` shares the accelerator, while pickling, copying and
+        :func:`thyronet.model_io.save_model` store ``accelerator=None`` (an
+        accelerator belongs to one launch). Needs ``pip install
+        "thyronet[accelerate]"``; the multi-GPU guide (``docs/multi-gpu.md``) has
+        the launch command.
 
     Attributes
     ----------
@@ -608,9 +862,11 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         "precision": [StrOptions({"auto", "fp32", "bf16"})],
         "channels_last": ["boolean"],
         "num_workers": [Interval(Integral, 0, None, closed="left")],
+        "num_threads": [Interval(Integral, 1, None, closed="left"), None],
         "backbone_kwargs": [dict, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "accelerator": [None, HasMethods(["prepare", "gather_for_metrics", "autocast"])],
     }
 
     def __init__(
@@ -636,9 +892,11 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         precision: str = "auto",
         channels_last: bool = True,
         num_workers: int = 0,
+        num_threads: int | None = None,
         backbone_kwargs: dict | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 1,
+        accelerator: Any = None,
     ) -> None:
         self.backbone = backbone
         self.pretrained = pretrained
@@ -660,9 +918,11 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         self.precision = precision
         self.channels_last = channels_last
         self.num_workers = num_workers
+        self.num_threads = num_threads
         self.backbone_kwargs = backbone_kwargs
         self.random_state = random_state
         self.verbose = verbose
+        self.accelerator = accelerator
 
     # -- nested parameters ------------------------------------------------------------
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -688,6 +948,23 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
             setattr(self, attr, {**(current if isinstance(current, dict) else {}), **values})
         return self
 
+    def __sklearn_clone__(self) -> SkorchCNN:
+        """``clone`` shares the accelerator (the handle of this launch) instead of copying it."""
+        if self.accelerator is None:
+            return super().__sklearn_clone__()
+        params = self.get_params(deep=False)
+        accelerator = params.pop("accelerator")
+        return type(self)(**{k: clone(v, safe=False) for k, v in params.items()},
+                          accelerator=accelerator)
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        if state.get("accelerator") is not None:
+            # An Accelerator is one launch's process group, device and mixed-precision
+            # policy, not part of the model (and not a type model files may contain).
+            state = {**state, "accelerator": None}
+        return state
+
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
         net = self.__dict__.get("net_")
@@ -712,8 +989,46 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
             return False
         return torch.device(device).type == "cuda"
 
+    def _check_accelerator(self):
+        """The accelerator (``None`` without one), checked against the other parameters."""
+        accelerator = self.accelerator
+        if accelerator is None:
+            return None
+        accelerate = _import_accelerate()
+        if not isinstance(accelerator, accelerate.Accelerator):
+            raise TypeError(f"accelerator must be an accelerate.Accelerator, got "
+                            f"{type(accelerator).__name__}")
+        if self.device != "auto":
+            raise ValueError(f"device={self.device!r} cannot be combined with an accelerator, "
+                             f"which places the model itself (on {accelerator.device}); leave "
+                             "device='auto'")
+        mixed = str(accelerator.mixed_precision)
+        if self.precision not in ("auto", {"no": "fp32", "bf16": "bf16"}.get(mixed)):
+            raise ValueError(f"precision={self.precision!r} conflicts with the accelerator's "
+                             f"mixed_precision={mixed!r}; with an accelerator, mixed precision "
+                             "comes from Accelerator(mixed_precision=...): leave "
+                             "precision='auto'")
+        config = getattr(accelerator, "dataloader_config", None)
+        if getattr(config, "split_batches", False) or not getattr(config, "even_batches", True):
+            raise ValueError("SkorchCNN needs the accelerator's default data loader settings "
+                             "(split_batches=False, even_batches=True): batch_size is per "
+                             "process and every process must run the same number of steps")
+        if accelerator.num_processes > 1 and self.freeze_epochs > 0:
+            raise ValueError(f"freeze_epochs={self.freeze_epochs} is not supported with "
+                             f"{accelerator.num_processes} processes: DistributedDataParallel "
+                             "needs a gradient for every parameter at every step; use "
+                             "freeze_epochs=0")
+        return accelerator
+
+    def _resolve_device(self) -> str:
+        accelerator = self._check_accelerator()
+        if accelerator is None:
+            return resolve_device(self.device)
+        return _accelerator_device(accelerator)
+
     def _make_net(self, in_chans: int, device: str, *, callbacks=(), train_split=None,
-                  pos_weight: float | None = None, pretrained=None) -> ThyroNet:
+                  pos_weight: float | None = None, pretrained=None,
+                  accelerator=None) -> ThyroNet:
         name = self.optimizer if isinstance(self.optimizer, str) else None
         optimizer = _OPTIMIZERS[name] if name else self.optimizer
         opt_kwargs = {**_OPTIMIZER_DEFAULTS.get(name or "", {}),
@@ -730,7 +1045,17 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         kwargs.update({f"iterator_valid__{k}": v for k, v in loader.items()})
         if pos_weight is not None:
             kwargs["criterion__pos_weight"] = torch.tensor([pos_weight], dtype=torch.float32)
-        return ThyroNet(
+        net_class, kwargs["device"] = ThyroNet, device
+        if accelerator is not None:
+            net_class = AcceleratedThyroNet
+            kwargs.update(
+                accelerator=accelerator,
+                device=None if accelerator.device_placement else device,
+                # fit unwraps after the callbacks' on_train_end, so that EarlyStopping
+                # restores its best weights into the module they were taken from (DDP)
+                unwrap_after_train=False,
+                callbacks__print_log__sink=print if accelerator.is_main_process else _discard)
+        return net_class(
             module=_build_net,
             module__backbone=self.backbone,
             module__in_chans=int(in_chans),
@@ -747,7 +1072,6 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
             iterator_valid=batch_loader,
             train_split=train_split,
             callbacks=list(callbacks),
-            device=device,
             verbose=int(self.verbose),
             augment=augment,
             autocast=self._autocast(device),
@@ -789,8 +1113,15 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         X = check_images(X)
         check_consistent_length(X, y01)
         n_channels = X.shape[1]
-        device = resolve_device(self.device)
+        accelerator = self._check_accelerator()
+        device = self._resolve_device()
         seed = self._seed()
+        distributed = accelerator is not None and accelerator.num_processes > 1
+        if distributed:
+            seed = _broadcast_seed(accelerator, seed)
+        # distributed validation pads its last round with repeated rows that are cut off
+        # after gathering: batches must keep their order
+        keep_order = distributed
 
         train_idx = np.arange(len(X))
         valid = None
@@ -806,7 +1137,7 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
             y_val01 = (y_val == classes[1]).astype(np.float32)
             if len(np.unique(y_val01)) < 2:
                 raise ValueError("y_val has a single class; the validation AUC needs both")
-            valid = ImageBatches(X_val, y_val01)
+            valid = ImageBatches(X_val, y_val01, keep_order=keep_order)
         elif self.validation_fraction is not None:
             try:
                 train_idx, valid_idx = train_test_split(
@@ -817,7 +1148,7 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
                     f"cannot hold out a stratified validation_fraction="
                     f"{self.validation_fraction} of {len(X)} samples ({exc}); pass X_val and "
                     "y_val, or validation_fraction=None with early_stopping=False") from exc
-            valid = ImageBatches(X, y01, valid_idx)
+            valid = ImageBatches(X, y01, valid_idx, keep_order=keep_order)
         if valid is None and self.early_stopping:
             raise ValueError("early_stopping=True needs a validation set: set "
                              "validation_fraction or pass X_val and y_val (or set "
@@ -828,9 +1159,16 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
             raise ValueError(f"SkorchCNN needs at least 2 training samples, got "
                              f"{len(train_idx)}")
         train = ImageBatches(X, y01, train_idx)
+        if distributed:
+            _check_same_data(accelerator, X, y01, len(train_idx),
+                             0 if valid is None else len(valid))
 
         n_train = len(train_idx)
         n_batches = math.ceil(n_train / self.batch_size) - int(n_train % self.batch_size == 1)
+        if distributed:  # each process runs its shard of the batches (BatchSamplerShard)
+            n_proc = accelerator.num_processes
+            dropped = n_train > 1 and n_train % self.batch_size == 1
+            n_batches = n_batches // n_proc + int(n_batches % n_proc > 0 and not dropped)
         callbacks: list = []
         if self.warmup_epochs > 0 or self.lr_schedule == "cosine":
             callbacks.append(("lr_schedule", LRScheduler(
@@ -847,8 +1185,11 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
             callbacks.append(("early_stopping", EarlyStopping(
                 monitor="valid_auc", lower_is_better=False, patience=self.patience,
                 threshold=0.0, load_best=True)))
-        if self.verbose:
-            callbacks.append(("progress", ProgressBar(postfix_keys=["train_loss"])))
+        if self.verbose and (accelerator is None or accelerator.is_main_process):
+            # several processes: the bar counts this process's batches (known from epoch 2)
+            callbacks.append(("progress", ProgressBar(
+                batches_per_epoch="count" if distributed else "auto",
+                postfix_keys=["train_loss"])))
         pos_weight = None
         if self.class_weight == "balanced":
             n_pos = float(y01[train_idx].sum())
@@ -864,12 +1205,19 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
             pos_weight = w1 / w0  # the loss up to a constant factor
 
         devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
-        with torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=devices), torch_threads(self.num_threads):
             torch.manual_seed(seed)
             net = self._make_net(n_channels, device, callbacks=callbacks,
                                  train_split=None if valid is None else FixedValidation(valid),
-                                 pos_weight=pos_weight)
-            net.fit(train, y=None)
+                                 pos_weight=pos_weight, accelerator=accelerator)
+            if distributed:
+                # DDP gives every process the initial weights of process 0; each then
+                # draws its own augmentation (accelerate synchronises the shuffling)
+                net.initialize()
+                torch.manual_seed(seed + accelerator.process_index)
+                net.partial_fit(train, y=None)
+            else:
+                net.fit(train, y=None)
         # A fitted model carries its weights only: not the training data (validation
         # split), not the optimizer's moment estimates (fit always starts afresh) and not
         # the LR scheduler's second reference to the optimizer.
@@ -878,6 +1226,8 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         for _, callback in net.callbacks_:
             if isinstance(callback, LRScheduler):
                 callback.lr_scheduler_ = None
+        if accelerator is not None:
+            net = _without_accelerator(net, device, (train, valid))
         self.classes_ = classes
         self._set_fitted(net, n_channels, device)
         self.n_epochs_ = len(net.history)
@@ -898,7 +1248,7 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         return self
 
     def _untrained_net(self, n_channels: int, pretrained=None) -> tuple[ThyroNet, str]:
-        device = resolve_device(self.device)
+        device = self._resolve_device()
         devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self._seed())

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+
+from _meta import run_info  # benchmarks/_meta.py (scripts run from their folder)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -69,9 +68,7 @@ def main(argv=None) -> dict:
     total_s = time.perf_counter() - t0
     result = {
         "benchmark": "bench_cnn_synthetic",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
-                   f"{os.cpu_count()} cores",
+        **run_info(),
         "patients": args.patients,
         "train_patients": int(train.sum()), "validation_patients": int(valid.sum()),
         "fusion": "stack (longitudinal, transverse)",

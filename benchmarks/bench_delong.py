@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import sklearn
+from _meta import run_info  # benchmarks/_meta.py (scripts run from their folder)
 from sklearn.metrics import roc_auc_score
 
 from thyronet.metrics import delong_test
@@ -121,9 +120,7 @@ def main(argv=None) -> dict:
           f"n >= 10,000: b = {exponent_large:.3f}")
     result = {
         "benchmark": "bench_delong",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
-                   f"{os.cpu_count()} cores",
+        **run_info(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "sklearn": sklearn.__version__,

@@ -21,20 +21,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from _meta import run_info  # benchmarks/_meta.py (scripts run from their folder)
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def _machine() -> str:
-    return f"{platform.machine()}, {platform.processor() or 'cpu'}, {os.cpu_count()} cores"
 
 
 def _fused(n: int, size: int, seed: int = 0):
@@ -159,8 +153,7 @@ def main(argv=None) -> dict:
     n = len(X)
     result = {
         "benchmark": "bench_feature_extraction",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": _machine(),
+        **run_info(),
         "torch_threads": torch.get_num_threads(),
         "backbone": "resnet101",
         "weights": "local file" if args.weights else "random (no download)",

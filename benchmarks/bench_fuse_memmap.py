@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
+
+from _meta import run_info  # benchmarks/_meta.py (scripts run from their folder)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -67,9 +67,7 @@ def main(argv=None) -> dict:
         array = _run(manifest, args.small, "array", tmp / "fused")
     result = {
         "benchmark": "bench_fuse_memmap",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
-                   f"{__import__('os').cpu_count()} cores",
+        **run_info(),
         "patients": args.patients,
         "output_gb": memmap["shape"][0] * 2 * 224 * 224 * 4 / 1e9,
         "memmap_peak_rss_mb": round(memmap["peak_rss_mb"], 1),

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
+
+from _meta import run_info  # benchmarks/_meta.py (scripts run from their folder)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -75,8 +74,7 @@ def main(argv=None) -> dict:
     small, large = runs[0], runs[-1]
     result = {
         "benchmark": "bench_scaling",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        **run_info(),
         "image_size": args.image_size,
         "backbone": "test_resnet (not fine-tuned)",
         "runs": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}

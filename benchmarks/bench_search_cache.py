@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+
+from _meta import run_info  # benchmarks/_meta.py (scripts run from their folder)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -82,9 +81,8 @@ def main(argv=None) -> dict:
 
     result = {
         "benchmark": "bench_search_cache",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
-                   f"{os.cpu_count()} cores, torch threads {torch.get_num_threads()}",
+        **run_info(),
+        "torch_threads": torch.get_num_threads(),
         "patients": args.patients,
         "epochs": args.epochs,
         "grid": "2 CNN lr x 3 LASSO min_features, cv=3",

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _meta import run_info  # benchmarks/_meta.py (scripts run from their folder)
 
 from thyronet.datasets import load_cohort, make_ptmc_cohort
 
@@ -41,6 +42,7 @@ def main(n_patients: int = 461, image_size: int = 224, random_state: int = 0) ->
     assert n_files == n_images and len(loaded) == n_patients == len(frame)
     result = {
         "benchmark": "make_ptmc_cohort to disk (PNG + manifest.csv)",
+        **run_info(),
         "n_patients": n_patients,
         "image_size": image_size,
         "n_images": n_images,

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from _meta import run_info  # benchmarks/_meta.py (scripts run from their folder)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -91,9 +89,7 @@ def main(argv=None) -> dict:
     ratio = med["thyronet"] / med["hand_written"]
     result = {
         "benchmark": "bench_training_overhead",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
-                   f"{os.cpu_count()} cores",
+        **run_info(),
         "device": args.device,
         "torch_threads": torch.get_num_threads(),
         "backbone": args.backbone,

@@ -16,5 +16,7 @@ def run_info() -> dict[str, str]:
     ['date', 'machine']
     """
     processor = platform.processor() or "cpu"
-    return {"date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": f"{platform.machine()}, {processor}, {os.cpu_count()} cores"}
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {processor}, {os.cpu_count()} cores",
+    }

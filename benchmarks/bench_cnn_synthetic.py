@@ -47,8 +47,9 @@ def main(argv=None) -> dict:
     from thyronet.datasets import make_ptmc_cohort
 
     t0 = time.perf_counter()
-    cohort = make_ptmc_cohort(n_patients=args.patients, image_size=args.size,
-                              random_state=args.seed)
+    cohort = make_ptmc_cohort(
+        n_patients=args.patients, image_size=args.size, random_state=args.seed
+    )
     images = DualChannelFuser(image_size=args.size, strategy="stack").fit_transform(cohort)
     train = (cohort["cohort"] == "train").to_numpy()
     valid = (cohort["cohort"] == "validation").to_numpy()
@@ -56,9 +57,16 @@ def main(argv=None) -> dict:
     y = cohort["clnm"].to_numpy()
     data_s = time.perf_counter() - t0
 
-    cnn = SkorchCNN(args.backbone, lr=args.lr, max_epochs=args.epochs,
-                    batch_size=args.batch_size, patience=args.patience,
-                    class_weight="balanced", random_state=args.seed, verbose=args.verbose)
+    cnn = SkorchCNN(
+        args.backbone,
+        lr=args.lr,
+        max_epochs=args.epochs,
+        batch_size=args.batch_size,
+        patience=args.patience,
+        class_weight="balanced",
+        random_state=args.seed,
+        verbose=args.verbose,
+    )
     t1 = time.perf_counter()
     cnn.fit(images[train], y[train], X_val=images[valid], y_val=y[valid])
     fit_s = time.perf_counter() - t1
@@ -70,20 +78,28 @@ def main(argv=None) -> dict:
         "benchmark": "bench_cnn_synthetic",
         **run_info(),
         "patients": args.patients,
-        "train_patients": int(train.sum()), "validation_patients": int(valid.sum()),
+        "train_patients": int(train.sum()),
+        "validation_patients": int(valid.sum()),
         "fusion": "stack (longitudinal, transverse)",
         "image_shape": list(images.shape[1:]),
-        "backbone": args.backbone, "pretrained": False,
-        "lr": args.lr, "batch_size": args.batch_size, "max_epochs": args.epochs,
-        "patience": args.patience, "class_weight": "balanced", "augment": True,
-        "epochs_run": cnn.n_epochs_, "best_epoch": cnn.best_epoch_,
+        "backbone": args.backbone,
+        "pretrained": False,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "max_epochs": args.epochs,
+        "patience": args.patience,
+        "class_weight": "balanced",
+        "augment": True,
+        "epochs_run": cnn.n_epochs_,
+        "best_epoch": cnn.best_epoch_,
         "validation_auc": round(auc, 4),
         "oracle_validation_auc": round(oracle, 4),
         "test_auc_other_centre": round(test_auc, 4),
         "data_seconds": round(data_s, 1),
         "fit_seconds": round(fit_s, 1),
         "total_seconds": round(total_s, 1),
-        "goal_auc": 0.70, "goal_seconds": 600,
+        "goal_auc": 0.70,
+        "goal_seconds": 600,
         "goal_met": bool(auc >= 0.70 and total_s <= 600),
     }
     RESULTS.mkdir(exist_ok=True)

@@ -85,39 +85,55 @@ def main(argv=None) -> dict:
     parser.add_argument("--output", type=Path, default=RESULTS / "bench_delong.json")
     args = parser.parse_args(argv)
 
-    sizes = [n for n in (1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000,
-                         3_000_000, 10_000_000) if n <= args.max_n]
+    sizes = [
+        n
+        for n in (1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000, 3_000_000, 10_000_000)
+        if n <= args.max_n
+    ]
     scaling = []
     for n in sizes:
         repeats = args.repeats if n >= 100_000 else max(args.repeats, 20)
         y, a, b = _data(n)
         delong_test(y, a, b)
         seconds = _best(lambda y=y, a=a, b=b: delong_test(y, a, b), repeats)
-        scaling.append({"n": n, "delong_test_s": seconds,
-                        "us_per_n_log2_n": seconds / (n * np.log2(n)) * 1e6})
-        print(f"n = {n:>9,}: delong_test {seconds * 1e3:9.2f} ms "
-              f"({scaling[-1]['us_per_n_log2_n'] * 1e3:.3f} ns per n log2 n)")
+        scaling.append(
+            {"n": n, "delong_test_s": seconds, "us_per_n_log2_n": seconds / (n * np.log2(n)) * 1e6}
+        )
+        print(
+            f"n = {n:>9,}: delong_test {seconds * 1e3:9.2f} ms "
+            f"({scaling[-1]['us_per_n_log2_n'] * 1e3:.3f} ns per n log2 n)"
+        )
     logn = np.log([s["n"] for s in scaling])
     logt = np.log([s["delong_test_s"] for s in scaling])
     exponent = float(np.polyfit(logn, logt, 1)[0])
     big = [s for s in scaling if s["n"] >= 10_000]  # above the fixed per-call overhead
-    exponent_large = float(np.polyfit(np.log([s["n"] for s in big]),
-                                      np.log([s["delong_test_s"] for s in big]), 1)[0]) \
-        if len(big) >= 2 else float("nan")
+    exponent_large = (
+        float(
+            np.polyfit(np.log([s["n"] for s in big]), np.log([s["delong_test_s"] for s in big]), 1)[
+                0
+            ]
+        )
+        if len(big) >= 2
+        else float("nan")
+    )
     nlogn_exponent = float(np.polyfit(logn, np.log(np.exp(logn) * logn), 1)[0])
 
     head = _compare(sizes[-1], args.repeats)
     tied = _compare(sizes[-1], args.repeats, decimals=2)
     for row in (head, tied):
-        print(f"n = {row['n']:,} (ties: {row['ties']}): delong_test "
-              f"{row['delong_test_s'] * 1e3:.1f} ms, roc_auc_score "
-              f"{row['roc_auc_score_s'] * 1e3:.1f} ms (two scores "
-              f"{row['roc_auc_score_two_scores_s'] * 1e3:.1f} ms): ratio "
-              f"{row['ratio_to_one_roc_auc_score']:.2f}x to one call, "
-              f"{row['ratio_to_two_roc_auc_scores']:.2f}x to two")
-    print(f"scaling exponent (time ~ n^b) over {sizes[0]:,}-{sizes[-1]:,}: b = {exponent:.3f} "
-          f"(n log n over this range: {nlogn_exponent:.3f}; quadratic: 2); "
-          f"n >= 10,000: b = {exponent_large:.3f}")
+        print(
+            f"n = {row['n']:,} (ties: {row['ties']}): delong_test "
+            f"{row['delong_test_s'] * 1e3:.1f} ms, roc_auc_score "
+            f"{row['roc_auc_score_s'] * 1e3:.1f} ms (two scores "
+            f"{row['roc_auc_score_two_scores_s'] * 1e3:.1f} ms): ratio "
+            f"{row['ratio_to_one_roc_auc_score']:.2f}x to one call, "
+            f"{row['ratio_to_two_roc_auc_scores']:.2f}x to two"
+        )
+    print(
+        f"scaling exponent (time ~ n^b) over {sizes[0]:,}-{sizes[-1]:,}: b = {exponent:.3f} "
+        f"(n log n over this range: {nlogn_exponent:.3f}; quadratic: 2); "
+        f"n >= 10,000: b = {exponent_large:.3f}"
+    )
     result = {
         "benchmark": "bench_delong",
         **run_info(),

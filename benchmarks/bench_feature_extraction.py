@@ -51,11 +51,19 @@ def main(argv=None) -> dict:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--weights", default=None, help="local ResNet101 weights file")
-    parser.add_argument("--no-compile", dest="compile", action="store_false",
-                        help="skip the compile=True path (saves its ~40 s compilation)")
+    parser.add_argument(
+        "--no-compile",
+        dest="compile",
+        action="store_false",
+        help="skip the compile=True path (saves its ~40 s compilation)",
+    )
     parser.add_argument("--cohort-patients", type=int, default=461)
-    parser.add_argument("--cohort-size", type=int, default=96,
-                        help="image size for the downstream-AUC part (0 skips it)")
+    parser.add_argument(
+        "--cohort-size",
+        type=int,
+        default=96,
+        help="image size for the downstream-AUC part (0 skips it)",
+    )
     args = parser.parse_args(argv)
 
     import timm
@@ -65,13 +73,16 @@ def main(argv=None) -> dict:
     from thyronet.features import fast_bf16_available
 
     _, X = _fused(args.images, args.size)
-    cnn = SkorchCNN("resnet101", pretrained=args.weights or False, random_state=0,
-                    device="cpu", verbose=0)
+    cnn = SkorchCNN(
+        "resnet101", pretrained=args.weights or False, random_state=0, device="cpu", verbose=0
+    )
     fast = DeepFeatureExtractor(cnn, fine_tune=False, batch_size=args.batch_size).fit(X)
-    cl_fp32 = DeepFeatureExtractor(fast.cnn_, prefit=True, precision="fp32",
-                                   batch_size=args.batch_size).fit(X)
-    compiled = DeepFeatureExtractor(fast.cnn_, prefit=True, batch_size=args.batch_size,
-                                    compile=True).fit(X)
+    cl_fp32 = DeepFeatureExtractor(
+        fast.cnn_, prefit=True, precision="fp32", batch_size=args.batch_size
+    ).fit(X)
+    compiled = DeepFeatureExtractor(
+        fast.cnn_, prefit=True, batch_size=args.batch_size, compile=True
+    ).fit(X)
     backbone = fast.cnn_.net_.module_
     # the plain baseline: same weights and normalisation, timm defaults otherwise
     plain = timm.create_model("resnet101", in_chans=X.shape[1], num_classes=0).eval()
@@ -83,12 +94,15 @@ def main(argv=None) -> dict:
         out = []
         with torch.no_grad():
             for start in range(0, len(images), args.batch_size):
-                x = torch.from_numpy(images[start:start + args.batch_size])
+                x = torch.from_numpy(images[start : start + args.batch_size])
                 out.append(plain((x - mean) / std).numpy())
         return np.concatenate(out)
 
-    paths = {"plain_fp32": baseline, "thyronet": fast.transform,
-             "thyronet_channels_last_fp32": cl_fp32.transform}
+    paths = {
+        "plain_fp32": baseline,
+        "thyronet": fast.transform,
+        "thyronet_channels_last_fp32": cl_fp32.transform,
+    }
     if args.compile:
         paths["thyronet_compile"] = compiled.transform
     features, warmup = {}, {}
@@ -116,8 +130,9 @@ def main(argv=None) -> dict:
             "speedup_vs_plain": round(med["plain_fp32"] / med["thyronet_compile"], 2),
             "compile_seconds": round(warmup["thyronet_compile"], 1),
             "break_even_images": int(warmup["thyronet_compile"] / gain) if gain > 0 else None,
-            "cosine_mean": round(float(_cosine(features["thyronet_compile"],
-                                               features["plain_fp32"]).mean()), 5),
+            "cosine_mean": round(
+                float(_cosine(features["thyronet_compile"], features["plain_fp32"]).mean()), 5
+            ),
         }
 
     downstream = None
@@ -135,20 +150,26 @@ def main(argv=None) -> dict:
         aucs = {}
         t0 = time.perf_counter()
         for precision in ("fp32", "bf16"):
-            extractor = DeepFeatureExtractor(fast.cnn_, prefit=True, precision=precision,
-                                             batch_size=32).fit(images)
+            extractor = DeepFeatureExtractor(
+                fast.cnn_, prefit=True, precision=precision, batch_size=32
+            ).fit(images)
             feats = extractor.transform(images)
-            model = make_pipeline(StandardScaler(), PCA(min(64, int(train.sum()) - 1),
-                                                        random_state=0),
-                                  LogisticRegression(max_iter=2000))
+            model = make_pipeline(
+                StandardScaler(),
+                PCA(min(64, int(train.sum()) - 1), random_state=0),
+                LogisticRegression(max_iter=2000),
+            )
             model.fit(feats[train], y[train])
             proba = model.predict_proba(feats[valid])[:, 1]
             aucs[precision] = float(roc_auc_score(y[valid], proba))
-        downstream = {"patients": args.cohort_patients, "image_size": args.cohort_size,
-                      "validation_auc_fp32": round(aucs["fp32"], 4),
-                      "validation_auc_bf16": round(aucs["bf16"], 4),
-                      "auc_change": round(aucs["bf16"] - aucs["fp32"], 4),
-                      "seconds": round(time.perf_counter() - t0, 1)}
+        downstream = {
+            "patients": args.cohort_patients,
+            "image_size": args.cohort_size,
+            "validation_auc_fp32": round(aucs["fp32"], 4),
+            "validation_auc_bf16": round(aucs["bf16"], 4),
+            "auc_change": round(aucs["bf16"] - aucs["fp32"], 4),
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
 
     n = len(X)
     result = {
@@ -157,15 +178,18 @@ def main(argv=None) -> dict:
         "torch_threads": torch.get_num_threads(),
         "backbone": "resnet101",
         "weights": "local file" if args.weights else "random (no download)",
-        "images": n, "image_shape": list(X.shape[1:]), "batch_size": args.batch_size,
+        "images": n,
+        "image_shape": list(X.shape[1:]),
+        "batch_size": args.batch_size,
         "repeats": args.repeats,
         "thyronet_precision": fast.precision_,
         "cpu_fast_bf16": fast_bf16_available("cpu"),
         "images_per_s": {k: round(n / v, 2) for k, v in med.items()},
         "cpu_seconds_per_image": {k: round(v / n, 3) for k, v in med_cpu.items()},
         "speedup_vs_plain": round(speedup, 2),
-        "speedup_channels_last_only": round(med["plain_fp32"]
-                                            / med["thyronet_channels_last_fp32"], 2),
+        "speedup_channels_last_only": round(
+            med["plain_fp32"] / med["thyronet_channels_last_fp32"], 2
+        ),
         "speedup_cpu_time": round(med_cpu["plain_fp32"] / med_cpu["thyronet"], 2),
         "cosine_mean": round(float(cosine.mean()), 5),
         "cosine_min": round(float(cosine.min()), 5),
@@ -175,8 +199,10 @@ def main(argv=None) -> dict:
         "goal_cosine": 0.99,
         "goal_met": bool(speedup >= 3.0 and cosine.mean() >= 0.99),
         "goal_met_with_compile": bool(
-            compile_figures is not None and compile_figures["speedup_vs_plain"] >= 3.0
-            and compile_figures["cosine_mean"] >= 0.99),
+            compile_figures is not None
+            and compile_figures["speedup_vs_plain"] >= 3.0
+            and compile_figures["cosine_mean"] >= 0.99
+        ),
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "bench_feature_extraction.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -44,8 +44,12 @@ print(json.dumps({"shape": list(fused.shape), "seconds": seconds,
 
 
 def _run(manifest: Path, n: int, output: str, folder: Path) -> dict:
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(manifest), str(n), output,
-                           str(folder)], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(manifest), str(n), output, str(folder)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -60,8 +64,9 @@ def main(argv=None) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="bench-fuse-") as tmp:
         tmp = Path(tmp)
-        make_ptmc_cohort(n_patients=args.distinct, image_size=224, out_dir=tmp / "cohort",
-                         random_state=0)
+        make_ptmc_cohort(
+            n_patients=args.distinct, image_size=224, out_dir=tmp / "cohort", random_state=0
+        )
         manifest = tmp / "cohort" / "manifest.csv"
         memmap = _run(manifest, args.patients, "memmap", tmp / "fused")
         array = _run(manifest, args.small, "array", tmp / "fused")

@@ -59,14 +59,28 @@ def main(argv=None) -> dict:
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
         tmp = Path(tmp)
-        make_ptmc_cohort(n_patients=args.distinct, image_size=args.image_size * 2,
-                         out_dir=tmp / "cohort", random_state=0)
+        make_ptmc_cohort(
+            n_patients=args.distinct,
+            image_size=args.image_size * 2,
+            out_dir=tmp / "cohort",
+            random_state=0,
+        )
         for n in args.sizes:
             folder = tmp / f"fused-{n}"
             proc = subprocess.run(
-                [sys.executable, "-c", CHILD, str(tmp / "cohort" / "manifest.csv"), str(n),
-                 str(folder), str(args.image_size)],
-                capture_output=True, text=True, check=True)
+                [
+                    sys.executable,
+                    "-c",
+                    CHILD,
+                    str(tmp / "cohort" / "manifest.csv"),
+                    str(n),
+                    str(folder),
+                    str(args.image_size),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             run = json.loads(proc.stdout.strip().splitlines()[-1])
             run["ms_per_patient"] = 1000 * (run["fuse_s"] + run["extract_s"]) / n
             runs.append(run)
@@ -77,14 +91,17 @@ def main(argv=None) -> dict:
         **run_info(),
         "image_size": args.image_size,
         "backbone": "test_resnet (not fine-tuned)",
-        "runs": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}
-                 for r in runs],
+        "runs": [
+            {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in runs
+        ],
         "time_per_patient_ratio_largest_to_smallest": round(
-            large["ms_per_patient"] / small["ms_per_patient"], 3),
+            large["ms_per_patient"] / small["ms_per_patient"], 3
+        ),
         "peak_memory_ratio_largest_to_smallest": round(
-            large["peak_rss_mb"] / small["peak_rss_mb"], 3),
+            large["peak_rss_mb"] / small["peak_rss_mb"], 3
+        ),
         "note": "peak RSS counts the pages of the memory-mapped fused array that extraction "
-                "has read (file-backed, reclaimable); anonymous memory stays per batch",
+        "has read (file-backed, reclaimable); anonymous memory stays per batch",
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "bench_scaling.json").write_text(json.dumps(result, indent=2) + "\n")

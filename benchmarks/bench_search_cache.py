@@ -33,12 +33,20 @@ def _search(cohort, memory, epochs: int, counter: list) -> float:
     from thyronet.pipelines import make_combined_model
 
     model = make_combined_model(
-        n_components=8, memory=memory, image_size=32, backbone="test_resnet",
-        max_epochs=epochs, batch_size=16, verbose=0, random_state=0, device="cpu",
-        augment=False, early_stopping=False, validation_fraction=None,
+        n_components=8,
+        memory=memory,
+        image_size=32,
+        backbone="test_resnet",
+        max_epochs=epochs,
+        batch_size=16,
+        verbose=0,
+        random_state=0,
+        device="cpu",
+        augment=False,
+        early_stopping=False,
+        validation_fraction=None,
     ).set_params(lasso__alphas=20, classify__cv=3, pvalue__min_features=10)
-    grid = {"features__dl__extract__cnn__lr": [1e-3, 3e-3],
-            "lasso__min_features": [1, 4, 8]}
+    grid = {"features__dl__extract__cnn__lr": [1e-3, 3e-3], "lasso__min_features": [1, 4, 8]}
     search = GridSearchCV(model, grid, cv=3, scoring="roc_auc", refit=False, n_jobs=1)
     start = time.perf_counter()
     search.fit(cohort, cohort["clnm"])

@@ -31,8 +31,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "bench_synthetic_cohort.
 def main(n_patients: int = 461, image_size: int = 224, random_state: int = 0) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        frame = make_ptmc_cohort(n_patients, image_size, out_dir=folder,
-                                 random_state=random_state)
+        frame = make_ptmc_cohort(n_patients, image_size, out_dir=folder, random_state=random_state)
         seconds = time.perf_counter() - start
         manifest = Path(folder) / "manifest.csv"
         loaded = load_cohort(manifest)  # the manifest must load back

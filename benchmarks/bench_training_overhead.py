@@ -44,11 +44,23 @@ def main(argv=None) -> dict:
     y = (np.arange(args.images) % 2).astype(np.int64)
     lr, weight_decay, seed = 1e-3, 1e-2, 0
 
-    estimator = SkorchCNN(args.backbone, lr=lr, weight_decay=weight_decay, max_epochs=1,
-                          batch_size=args.batch_size, augment=False, early_stopping=False,
-                          validation_fraction=None, lr_schedule="constant", warmup_epochs=0,
-                          precision="fp32", channels_last=True, device=args.device,
-                          random_state=seed, verbose=0)
+    estimator = SkorchCNN(
+        args.backbone,
+        lr=lr,
+        weight_decay=weight_decay,
+        max_epochs=1,
+        batch_size=args.batch_size,
+        augment=False,
+        early_stopping=False,
+        validation_fraction=None,
+        lr_schedule="constant",
+        warmup_epochs=0,
+        precision="fp32",
+        channels_last=True,
+        device=args.device,
+        random_state=seed,
+        verbose=0,
+    )
 
     def thyronet_epoch() -> float:
         model = estimator.fit(X, y)
@@ -63,7 +75,7 @@ def main(argv=None) -> dict:
         order = torch.randperm(len(X)).numpy()
         total, count = 0.0, 0
         for start in range(0, len(X), args.batch_size):
-            rows = np.sort(order[start:start + args.batch_size])
+            rows = np.sort(order[start : start + args.batch_size])
             xb = torch.from_numpy(X[rows]).to(args.device)
             xb = xb.contiguous(memory_format=torch.channels_last)
             yb = torch.from_numpy(y[rows].astype(np.float32)).to(args.device)
@@ -93,8 +105,10 @@ def main(argv=None) -> dict:
         "device": args.device,
         "torch_threads": torch.get_num_threads(),
         "backbone": args.backbone,
-        "images": args.images, "image_shape": [2, args.size, args.size],
-        "batch_size": args.batch_size, "repeats": args.repeats,
+        "images": args.images,
+        "image_shape": [2, args.size, args.size],
+        "batch_size": args.batch_size,
+        "repeats": args.repeats,
         "epoch_seconds": {k: round(v, 3) for k, v in med.items()},
         "epoch_seconds_all": {k: [round(t, 3) for t in v] for k, v in times.items()},
         "train_loss": {k: round(v, 5) for k, v in losses.items()},

@@ -62,10 +62,21 @@ def main(argv=None) -> dict:
     autocast_dtype = torch.bfloat16
 
     def thyronet_fit(images, labels, epochs):
-        return SkorchCNN(args.backbone, lr=lr, weight_decay=weight_decay, max_epochs=epochs,
-                         batch_size=args.batch_size, augment=False, early_stopping=False,
-                         validation_fraction=None, lr_schedule="constant", warmup_epochs=0,
-                         device=args.device, random_state=0, verbose=0).fit(images, labels)
+        return SkorchCNN(
+            args.backbone,
+            lr=lr,
+            weight_decay=weight_decay,
+            max_epochs=epochs,
+            batch_size=args.batch_size,
+            augment=False,
+            early_stopping=False,
+            validation_fraction=None,
+            lr_schedule="constant",
+            warmup_epochs=0,
+            device=args.device,
+            random_state=0,
+            verbose=0,
+        ).fit(images, labels)
 
     def plain_fit(images, labels, epochs):
         torch.manual_seed(0)
@@ -76,13 +87,14 @@ def main(argv=None) -> dict:
         for _ in range(epochs):
             order = torch.randperm(len(images)).numpy()
             for start in range(0, len(images), args.batch_size):
-                rows = np.sort(order[start:start + args.batch_size])
+                rows = np.sort(order[start : start + args.batch_size])
                 xb = torch.from_numpy(images[rows]).to(args.device, non_blocking=True)
                 xb = xb.contiguous(memory_format=torch.channels_last)
                 yb = torch.from_numpy(labels[rows].astype(np.float32)).to(args.device)
                 optimizer.zero_grad(set_to_none=True)
-                with torch.autocast(device_type=torch.device(args.device).type,
-                                    dtype=autocast_dtype, enabled=cuda):
+                with torch.autocast(
+                    device_type=torch.device(args.device).type, dtype=autocast_dtype, enabled=cuda
+                ):
                     logits = net(xb).reshape(-1)
                 loss = criterion(logits.float(), yb)
                 loss.backward()
@@ -105,19 +117,24 @@ def main(argv=None) -> dict:
     cnn, thyronet_train_s = timed(thyronet_fit, X, y, args.epochs)
     trained = args.images * args.epochs
 
-    extractor = DeepFeatureExtractor(cnn, prefit=True,
-                                     batch_size=args.extract_batch_size).fit(X_extract[:2])
+    extractor = DeepFeatureExtractor(cnn, prefit=True, batch_size=args.extract_batch_size).fit(
+        X_extract[:2]
+    )
 
     def plain_extract(images):
         net = plain_net.eval()
         out = np.empty((len(images), net.model.num_features), np.float32)
-        with torch.inference_mode(), torch.autocast(device_type=torch.device(args.device).type,
-                                                    dtype=autocast_dtype, enabled=cuda):
+        with (
+            torch.inference_mode(),
+            torch.autocast(
+                device_type=torch.device(args.device).type, dtype=autocast_dtype, enabled=cuda
+            ),
+        ):
             for start in range(0, len(images), args.extract_batch_size):
-                xb = torch.from_numpy(images[start:start + args.extract_batch_size])
+                xb = torch.from_numpy(images[start : start + args.extract_batch_size])
                 xb = xb.to(args.device, non_blocking=True)
                 xb = xb.contiguous(memory_format=torch.channels_last)
-                out[start:start + len(xb)] = net.forward_features(xb).float().cpu().numpy()
+                out[start : start + len(xb)] = net.forward_features(xb).float().cpu().numpy()
         return out
 
     warm = min(len(X_extract), args.extract_batch_size)
@@ -134,13 +151,20 @@ def main(argv=None) -> dict:
         "machine": f"{device_name} ({args.device})",
         "backbone": args.backbone,
         "image_shape": [2, args.size, args.size],
-        "train_images": args.images, "epochs": args.epochs, "batch_size": args.batch_size,
-        "extract_images": n_extract, "extract_batch_size": args.extract_batch_size,
+        "train_images": args.images,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "extract_images": n_extract,
+        "extract_batch_size": args.extract_batch_size,
         "thyronet_precision": "bf16" if cnn.net_.autocast else "fp32",
-        "train_images_per_s": {"plain_amp_loop": round(trained / plain_train_s, 1),
-                               "thyronet": round(trained / thyronet_train_s, 1)},
-        "extract_images_per_s": {"plain_amp_loop": round(n_extract / plain_extract_s, 1),
-                                 "thyronet": round(n_extract / thyronet_extract_s, 1)},
+        "train_images_per_s": {
+            "plain_amp_loop": round(trained / plain_train_s, 1),
+            "thyronet": round(trained / thyronet_train_s, 1),
+        },
+        "extract_images_per_s": {
+            "plain_amp_loop": round(n_extract / plain_extract_s, 1),
+            "thyronet": round(n_extract / thyronet_extract_s, 1),
+        },
         "train_ratio_thyronet_to_plain_time": round(thyronet_train_s / plain_train_s, 3),
         "extract_ratio_thyronet_to_plain_time": round(thyronet_extract_s / plain_extract_s, 3),
     }

@@ -16,6 +16,5 @@ def make_images(n=32, channels=2, size=32, seed=0):
 
 def tiny_cnn(**params):
     """A fast SkorchCNN on the tiny registered backbone; ``params`` override the defaults."""
-    defaults = dict(backbone="test_resnet", max_epochs=1, batch_size=8, random_state=0,
-                    verbose=0)
+    defaults = dict(backbone="test_resnet", max_epochs=1, batch_size=8, random_state=0, verbose=0)
     return SkorchCNN(**{**defaults, **params})

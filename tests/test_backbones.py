@@ -31,15 +31,20 @@ from thyronet.plugins import (
 
 def tiny_factory(in_chans, num_classes, pretrained, **kwargs):
     """A non-timm-name backbone factory (module level, so models pickle)."""
-    return timm.create_model("test_convnext", in_chans=in_chans, num_classes=num_classes,
-                             **kwargs)
+    return timm.create_model("test_convnext", in_chans=in_chans, num_classes=num_classes, **kwargs)
 
 
 # -- registry -----------------------------------------------------------------------------
 def test_builtins_are_registered_by_the_builtin_plugin():
     registry = get_registry("backbones")
-    for name in ("resnet101", "resnet18", "resnet50", "efficientnet_b0", "convnext_tiny",
-                 "test_resnet"):
+    for name in (
+        "resnet101",
+        "resnet18",
+        "resnet50",
+        "efficientnet_b0",
+        "convnext_tiny",
+        "test_resnet",
+    ):
         assert name in registry
         assert registry.entry(name).plugin == "thyronet.backbones"
     assert available_backbones() == sorted(registry)
@@ -91,8 +96,10 @@ def test_third_party_plugin_registers_a_backbone():
     class Plugin:
         @hookimpl
         def thyronet_register_backbones(self, register):
-            register("tiny_convnext", Backbone("tiny_convnext", factory=tiny_factory,
-                                               gradcam_layer="stages.3"))
+            register(
+                "tiny_convnext",
+                Backbone("tiny_convnext", factory=tiny_factory, gradcam_layer="stages.3"),
+            )
             register("not_a_backbone", object())
 
     pm = get_plugin_manager(load_entrypoints=False)
@@ -119,8 +126,9 @@ def test_preprocessing_for_any_channel_count():
         assert pre.mean == pytest.approx((np.mean(rgb_mean),) * c)
         assert pre.std == pytest.approx((np.mean(rgb_std),) * c)
     assert get_backbone("test_resnet").preprocessing(2).input_size == (160, 160)
-    custom = Backbone("x", timm_name="test_resnet", mean=(0.1, 0.2), std=(0.3, 0.4),
-                      input_size=(64, 64))
+    custom = Backbone(
+        "x", timm_name="test_resnet", mean=(0.1, 0.2), std=(0.3, 0.4), input_size=(64, 64)
+    )
     assert custom.preprocessing(2).mean == (0.1, 0.2)
     assert custom.preprocessing(2).input_size == (64, 64)
     with pytest.raises(ValueError, match="in_chans must be >= 1"):
@@ -162,11 +170,9 @@ def rgb_checkpoint(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["pth", "safetensors"])
-def test_local_weights_adapt_3_to_2_channels_and_reproduce_the_saved_weights(rgb_checkpoint,
-                                                                              kind):
+def test_local_weights_adapt_3_to_2_channels_and_reproduce_the_saved_weights(rgb_checkpoint, kind):
     state, files = rgb_checkpoint
-    model = get_backbone("test_resnet").build(in_chans=2, num_classes=1,
-                                              pretrained=files[kind])
+    model = get_backbone("test_resnet").build(in_chans=2, num_classes=1, pretrained=files[kind])
     loaded = model.state_dict()
     first = "conv1.0.weight"
     assert loaded[first].shape == (16, 2, 3, 3)
@@ -185,8 +191,9 @@ def test_local_weights_with_same_head_keep_it(tmp_path):
     torch.manual_seed(2)
     source = timm.create_model("test_resnet", in_chans=2, num_classes=1)
     torch.save(source.state_dict(), tmp_path / "w.pth")
-    model = get_backbone("test_resnet").build(in_chans=2, num_classes=1,
-                                              pretrained=tmp_path / "w.pth")
+    model = get_backbone("test_resnet").build(
+        in_chans=2, num_classes=1, pretrained=tmp_path / "w.pth"
+    )
     for key, value in source.state_dict().items():
         assert torch.equal(model.state_dict()[key], value), key
 

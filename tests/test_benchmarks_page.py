@@ -22,5 +22,6 @@ def test_every_benchmark_script_has_dated_results():
 
 def test_the_page_is_up_to_date_with_the_results():
     assert PAGE.read_text() == render(_results()), (
-        "docs/benchmarks.md is stale: run `python -m benchmarks --report-only`")
+        "docs/benchmarks.md is stale: run `python -m benchmarks --report-only`"
+    )
     assert "Run ? on ?" not in PAGE.read_text()

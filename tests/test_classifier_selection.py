@@ -58,8 +58,10 @@ def test_default_candidates_are_the_papers_three_registered_classifiers(data):
 def test_cv_scores_are_stratified_cv_auc_of_each_candidate(data):
     X, y, _, _ = data
     model = ClassifierSelector(cv=4).fit(X, y)
-    for name, factory in [("logistic_regression", lambda: LogisticRegression(max_iter=1000)),
-                          ("naive_bayes", GaussianNB)]:
+    for name, factory in [
+        ("logistic_regression", lambda: LogisticRegression(max_iter=1000)),
+        ("naive_bayes", GaussianNB),
+    ]:
         expected = cross_val_score(factory(), X, y, cv=StratifiedKFold(4), scoring="roc_auc")
         got = model.scores_.loc[name, [f"split{i}_score" for i in range(4)]].to_numpy(float)
         np.testing.assert_allclose(got, expected)
@@ -83,7 +85,8 @@ def test_validation_protocol_scores_on_the_validation_set(data):
     assert not any(c.startswith("split") for c in model.scores_.columns)
     nb = GaussianNB().fit(X, y)
     assert model.scores_.loc["naive_bayes", "mean_score"] == pytest.approx(
-        roc_auc_score(y_val, nb.predict_proba(X_val)[:, 1]))
+        roc_auc_score(y_val, nb.predict_proba(X_val)[:, 1])
+    )
     assert model.best_name_ == model.scores_["mean_score"].idxmax()
     # The winner stays fitted on the training data only.
     winner = clone(model.best_estimator_).fit(X, y)
@@ -94,19 +97,24 @@ def test_validation_set_is_transformed_by_a_pipeline_with_metadata_routing(data)
     X, y, X_val, y_val = data
 
     def steps():
-        return [("scale", StandardScaler()), ("pvalue", PValueSelector()),
-                ("lasso", LassoSelector(alphas=10))]
+        return [
+            ("scale", StandardScaler()),
+            ("pvalue", PValueSelector()),
+            ("lasso", LassoSelector(alphas=10)),
+        ]
 
     with sklearn.config_context(enable_metadata_routing=True):
         classify = ClassifierSelector().set_fit_request(X_val=True, y_val=True)
         model = Pipeline([*steps(), ("classify", classify)], transform_input=["X_val"])
         model.fit(X, y, X_val=X_val, y_val=y_val)
     features = Pipeline(steps()).fit(X, y)
-    manual = ClassifierSelector().fit(features.transform(X), y,
-                                      X_val=features.transform(X_val), y_val=y_val)
+    manual = ClassifierSelector().fit(
+        features.transform(X), y, X_val=features.transform(X_val), y_val=y_val
+    )
     assert model[-1].selected_by_ == "validation"
-    pd.testing.assert_frame_equal(model[-1].scores_.drop(columns="fit_time"),
-                                  manual.scores_.drop(columns="fit_time"))
+    pd.testing.assert_frame_equal(
+        model[-1].scores_.drop(columns="fit_time"), manual.scores_.drop(columns="fit_time")
+    )
 
 
 def test_untransformed_validation_set_is_rejected_with_a_hint(data):
@@ -117,23 +125,30 @@ def test_untransformed_validation_set_is_rejected_with_a_hint(data):
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
-    [({"X_val": "X"}, "both X_val and y_val"),
-     ({"X_val": "X", "y_val": "ones"}, "single class"),
-     ({"X_val": "X", "y_val": "short"}, "one label per row"),
-     ({"X_val": "X", "y_val": "unknown"}, r"labels \[7\] not seen")],
+    [
+        ({"X_val": "X"}, "both X_val and y_val"),
+        ({"X_val": "X", "y_val": "ones"}, "single class"),
+        ({"X_val": "X", "y_val": "short"}, "one label per row"),
+        ({"X_val": "X", "y_val": "unknown"}, r"labels \[7\] not seen"),
+    ],
 )
 def test_bad_validation_sets(data, kwargs, message):
     X, y, X_val, y_val = data
-    values = {"X": X_val, "ones": np.ones(len(y_val)), "short": y_val[:5],
-              "unknown": np.r_[7, y_val[1:]]}
+    values = {
+        "X": X_val,
+        "ones": np.ones(len(y_val)),
+        "short": y_val[:5],
+        "unknown": np.r_[7, y_val[1:]],
+    }
     with pytest.raises(ValueError, match=message):
         ClassifierSelector().fit(X, y, **{k: values[v] for k, v in kwargs.items()})
 
 
 def test_candidates_as_names_pairs_and_factories(data):
     X, y, _, _ = data
-    model = ClassifierSelector(["naive_bayes", ("tree", DecisionTreeClassifier(max_depth=2))],
-                               cv=3).fit(X, y)
+    model = ClassifierSelector(
+        ["naive_bayes", ("tree", DecisionTreeClassifier(max_depth=2))], cv=3
+    ).fit(X, y)
     assert model.scores_.index.tolist() == ["naive_bayes", "tree"]
     model = ClassifierSelector({"nb": GaussianNB, "lr": "logistic_regression"}, cv=3).fit(X, y)
     assert model.scores_.index.tolist() == ["nb", "lr"]
@@ -147,11 +162,13 @@ def test_candidate_without_predict_proba_is_rejected(data):
 
 @pytest.mark.parametrize(
     ("candidates", "error", "message"),
-    [({"reg": LinearRegression()}, TypeError, "not a scikit-learn classifier"),
-     ({"x": 3}, TypeError, "must be a classifier, a factory"),
-     ([3], TypeError, "registered names or"),
-     ({}, ValueError, "at least one candidate"),
-     (["naive_bayes", "naive_bayes"], ValueError, "given twice")],
+    [
+        ({"reg": LinearRegression()}, TypeError, "not a scikit-learn classifier"),
+        ({"x": 3}, TypeError, "must be a classifier, a factory"),
+        ([3], TypeError, "registered names or"),
+        ({}, ValueError, "at least one candidate"),
+        (["naive_bayes", "naive_bayes"], ValueError, "given twice"),
+    ],
 )
 def test_bad_candidates(data, candidates, error, message):
     X, y, _, _ = data
@@ -185,8 +202,7 @@ def test_ties_go_to_the_earlier_candidate_and_delegation_follows_the_winner(data
     assert model.best_name_ == "a"
     assert model.scores_["rank"].tolist() == [1, 2]
     assert not hasattr(model, "decision_function")  # GaussianNB has none
-    assert hasattr(ClassifierSelector({"lr": LogisticRegression()}).fit(X, y),
-                   "decision_function")
+    assert hasattr(ClassifierSelector({"lr": LogisticRegression()}).fit(X, y), "decision_function")
 
 
 def test_lightgbm_default_is_quiet_and_deterministic(data, capfd):
@@ -201,8 +217,9 @@ def test_lightgbm_default_is_quiet_and_deterministic(data, capfd):
 
 
 def test_string_labels_and_multiclass():
-    X, y = make_classification(n_samples=150, n_features=5, n_informative=3, n_classes=3,
-                               random_state=0)
+    X, y = make_classification(
+        n_samples=150, n_features=5, n_informative=3, n_classes=3, random_state=0
+    )
     labels = np.array(["low", "mid", "high"])[y]
     model = ClassifierSelector(cv=3).fit(X, labels)
     assert model.classes_.tolist() == ["high", "low", "mid"]
@@ -218,16 +235,24 @@ def test_folds_are_lowered_to_the_smallest_class(data):
     y[:3] = 1
     model = ClassifierSelector(["naive_bayes"]).fit(X, y)
     assert [c for c in model.scores_.columns if c.startswith("split")] == [
-        "split0_score", "split1_score", "split2_score"]
+        "split0_score",
+        "split1_score",
+        "split2_score",
+    ]
 
 
 def test_pandas_pipeline_passes_feature_names_to_the_winner(data):
     X, y, _, _ = data
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
     before = frame.copy()
-    model = Pipeline([("scale", StandardScaler()), ("pvalue", PValueSelector()),
-                      ("lasso", LassoSelector(alphas=10)),
-                      ("classify", ClassifierSelector())]).set_output(transform="pandas")
+    model = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("pvalue", PValueSelector()),
+            ("lasso", LassoSelector(alphas=10)),
+            ("classify", ClassifierSelector()),
+        ]
+    ).set_output(transform="pandas")
     model.fit(frame, y)
     names = model[:-1].get_feature_names_out()
     assert list(model[-1].best_estimator_.feature_names_in_) == list(names)

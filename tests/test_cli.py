@@ -12,16 +12,33 @@ from thyronet.cli import main
 from thyronet.datasets import load_cohort, make_ptmc_cohort, save_cohort
 from thyronet.model_io import load_model
 
-TINY = ["--set", "image_size=32", "--set", "max_epochs=1", "--set", "batch_size=16",
-        "--set", "pca_components=6", "--set", "lasso_cv=3", "--set", "gradcam_patients=0",
-        "--set", "shap_max_samples=0", "--set", 'device="cpu"', "-q"]
+TINY = [
+    "--set",
+    "image_size=32",
+    "--set",
+    "max_epochs=1",
+    "--set",
+    "batch_size=16",
+    "--set",
+    "pca_components=6",
+    "--set",
+    "lasso_cv=3",
+    "--set",
+    "gradcam_patients=0",
+    "--set",
+    "shap_max_samples=0",
+    "--set",
+    'device="cpu"',
+    "-q",
+]
 
 
 @pytest.fixture(scope="module")
 def demo_study(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "run"
-    code = main(["study", "--demo", "--out", str(out), "--n-patients", "80",
-                 "--image-size", "48", *TINY])
+    code = main(
+        ["study", "--demo", "--out", str(out), "--n-patients", "80", "--image-size", "48", *TINY]
+    )
     assert code == 0
     return out
 
@@ -32,7 +49,7 @@ def test_study_demo_writes_everything(demo_study):
     assert (out / "cohort" / "manifest.csv").is_file()
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == {"dl_l", "dl_c", "dl_f", "combined", "clinical"}
-    assert 'image_size = 32' in (out / "config.toml").read_text()
+    assert "image_size = 32" in (out / "config.toml").read_text()
     assert (out / "report.html").read_text().count("data:image/png;base64,") >= 11
     for name in metrics:
         assert (out / "models" / name / "model.json").is_file()
@@ -46,8 +63,20 @@ def test_predict_gives_probability_and_risk_group(demo_study, tmp_path, capsys):
     manifest = tmp_path / "new.csv"
     save_cohort(new, manifest)
     target = tmp_path / "pred.csv"
-    assert main(["predict", "--model", str(out / "models" / "combined"), "--manifest",
-                 str(manifest), "--out", str(target)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(out / "models" / "combined"),
+                "--manifest",
+                str(manifest),
+                "--out",
+                str(target),
+            ]
+        )
+        == 0
+    )
     assert "high risk" in capsys.readouterr().out
     pred = pd.read_csv(target)
     assert list(pred.columns) == ["patient_id", "probability", "risk_group", "threshold"]
@@ -57,18 +86,49 @@ def test_predict_gives_probability_and_risk_group(demo_study, tmp_path, capsys):
     assert (pred["threshold"] == info["threshold"]).all()
     assert ((pred["probability"] >= info["threshold"]) == (pred["risk_group"] == "high")).all()
     study = pd.read_csv(out / "predictions.csv").set_index("patient_id")
-    np.testing.assert_allclose(pred["probability"],
-                               study.loc[pred["patient_id"], "combined"], rtol=1e-5)
+    np.testing.assert_allclose(
+        pred["probability"], study.loc[pred["patient_id"], "combined"], rtol=1e-5
+    )
 
     # an existing output is never overwritten without --overwrite
     before = target.read_bytes()
-    assert main(["predict", "--model", str(out / "models" / "combined"), "--manifest",
-                 str(manifest), "--out", str(target), "--threshold", "0.9", "-q"]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(out / "models" / "combined"),
+                "--manifest",
+                str(manifest),
+                "--out",
+                str(target),
+                "--threshold",
+                "0.9",
+                "-q",
+            ]
+        )
+        == 2
+    )
     assert "already exists; pass --overwrite" in capsys.readouterr().err
     assert target.read_bytes() == before
-    assert main(["predict", "--model", str(out / "models" / "combined"), "--manifest",
-                 str(manifest), "--out", str(target), "--threshold", "0.9", "--overwrite",
-                 "-q"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(out / "models" / "combined"),
+                "--manifest",
+                str(manifest),
+                "--out",
+                str(target),
+                "--threshold",
+                "0.9",
+                "--overwrite",
+                "-q",
+            ]
+        )
+        == 0
+    )
     again = pd.read_csv(target)
     assert (again["threshold"] == 0.9).all()
     assert ((again["probability"] >= 0.9) == (again["risk_group"] == "high")).all()
@@ -85,9 +145,17 @@ def test_predict_refuses_a_tampered_model(demo_study, tmp_path, capsys):
         byte = handle.read(1)
         handle.seek(20)
         handle.write(bytes([byte[0] ^ 0xFF]))
-    code = main(["predict", "--model", str(folder), "--manifest",
-                 str(demo_study / "cohort" / "manifest.csv"), "--out",
-                 str(tmp_path / "p.csv")])
+    code = main(
+        [
+            "predict",
+            "--model",
+            str(folder),
+            "--manifest",
+            str(demo_study / "cohort" / "manifest.csv"),
+            "--out",
+            str(tmp_path / "p.csv"),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "does not match the SHA-256" in err and "refusing to load" in err
@@ -97,24 +165,51 @@ def test_predict_refuses_a_tampered_model(demo_study, tmp_path, capsys):
     info["thyronet_version"] = "7.3.0"
     shutil.copytree(demo_study / "models" / "clinical", tmp_path / "old")
     (tmp_path / "old" / "model.json").write_text(json.dumps(info))
-    assert main(["predict", "--model", str(tmp_path / "old"), "--manifest",
-                 str(demo_study / "cohort" / "manifest.csv"), "--out",
-                 str(tmp_path / "p.csv")]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(tmp_path / "old"),
+                "--manifest",
+                str(demo_study / "cohort" / "manifest.csv"),
+                "--out",
+                str(tmp_path / "p.csv"),
+            ]
+        )
+        == 2
+    )
     assert "saved by thyronet 7.3.0, which is incompatible" in capsys.readouterr().err
 
 
 def test_study_refuses_bad_config_and_manifest(tmp_path, capsys):
-    cohort = make_ptmc_cohort(n_patients=30, image_size=16, out_dir=tmp_path / "c",
-                              random_state=0)
+    cohort = make_ptmc_cohort(n_patients=30, image_size=16, out_dir=tmp_path / "c", random_state=0)
     frame = load_cohort(tmp_path / "c" / "manifest.csv")
     save_cohort(frame[frame["cohort"] != "train"], tmp_path / "c" / "no_train.csv")
-    code = main(["study", "--manifest", str(tmp_path / "c" / "no_train.csv"), "--out",
-                 str(tmp_path / "o"), *TINY])
+    code = main(
+        [
+            "study",
+            "--manifest",
+            str(tmp_path / "c" / "no_train.csv"),
+            "--out",
+            str(tmp_path / "o"),
+            *TINY,
+        ]
+    )
     assert code == 2
     assert "no 'train' patients" in capsys.readouterr().err
     (tmp_path / "study.toml").write_text("[study]\nlearning_rate = 0.1\n")
-    code = main(["study", "--manifest", str(tmp_path / "c" / "manifest.csv"), "--config",
-                 str(tmp_path / "study.toml"), "--out", str(tmp_path / "o")])
+    code = main(
+        [
+            "study",
+            "--manifest",
+            str(tmp_path / "c" / "manifest.csv"),
+            "--config",
+            str(tmp_path / "study.toml"),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "unknown config key(s) ['learning_rate']" in err and "max_epochs" in err

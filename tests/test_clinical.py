@@ -13,13 +13,27 @@ from thyronet import ClassifierSelector, ClinicalEncoder, LassoSelector, PValueS
 from thyronet.datasets import CLINICAL_COLUMNS, CLINICAL_VARIABLES, CohortError
 
 EXPECTED_NAMES = [
-    "age", "size", "aspect_ratio",
-    "sex_male", "ete_present", "margin_unclear", "shape_irregular",
-    "capsular_contact_present", "discontinuous_capsule_present",
+    "age",
+    "size",
+    "aspect_ratio",
+    "sex_male",
+    "ete_present",
+    "margin_unclear",
+    "shape_irregular",
+    "capsular_contact_present",
+    "discontinuous_capsule_present",
     "echogenicity",
-    "location_upper", "location_middle", "location_lower", "location_isthmus",
-    "vascularity_I", "vascularity_II", "vascularity_III", "vascularity_IV",
-    "calcification_absent", "calcification_micro", "calcification_coarse",
+    "location_upper",
+    "location_middle",
+    "location_lower",
+    "location_isthmus",
+    "vascularity_I",
+    "vascularity_II",
+    "vascularity_III",
+    "vascularity_IV",
+    "calcification_absent",
+    "calcification_micro",
+    "calcification_coarse",
     "calcification_mixed",
 ]
 
@@ -49,14 +63,27 @@ def test_feature_names_and_schema_order():
 def test_encoding_values():
     frame = _cohort(n=6)
     frame.loc[100, ["sex", "echogenicity", "location", "ete"]] = [
-        "male", "markedly_hypoechoic", "isthmus", "absent"]
+        "male",
+        "markedly_hypoechoic",
+        "isthmus",
+        "absent",
+    ]
     frame.loc[101, ["sex", "echogenicity", "location", "ete"]] = [
-        "female", "hyper_isoechoic", "upper", "present"]
+        "female",
+        "hyper_isoechoic",
+        "upper",
+        "present",
+    ]
     out = ClinicalEncoder().set_output(transform="pandas").fit_transform(frame)
-    assert out.loc[100, ["sex_male", "echogenicity", "location_isthmus", "ete_present"]
-                   ].tolist() == [1, 2, 1, 0]
-    assert out.loc[101, ["sex_male", "echogenicity", "location_upper", "ete_present"]
-                   ].tolist() == [0, 0, 1, 1]
+    assert out.loc[
+        100, ["sex_male", "echogenicity", "location_isthmus", "ete_present"]
+    ].tolist() == [1, 2, 1, 0]
+    assert out.loc[101, ["sex_male", "echogenicity", "location_upper", "ete_present"]].tolist() == [
+        0,
+        0,
+        1,
+        1,
+    ]
     location = out[[c for c in EXPECTED_NAMES if c.startswith("location_")]]
     assert (location.sum(axis=1) == 1).all()
     np.testing.assert_array_equal(out["age"], frame["age"])
@@ -99,8 +126,11 @@ def test_unknown_category_error_lists_allowed_values_and_rows():
     encoder = ClinicalEncoder().fit(_cohort())
     test = _cohort(n=5)
     test.loc[102, "vascularity"] = "V"
-    with pytest.raises(CohortError, match=r"'vascularity' has unknown category \['V'\] in row\(s\) "
-                       r"102; allowed: \['I', 'II', 'III', 'IV'\].*handle_unknown='impute'"):
+    with pytest.raises(
+        CohortError,
+        match=r"'vascularity' has unknown category \['V'\] in row\(s\) "
+        r"102; allowed: \['I', 'II', 'III', 'IV'\].*handle_unknown='impute'",
+    ):
         encoder.transform(test)
 
 
@@ -120,8 +150,10 @@ def test_handle_unknown_impute_uses_the_training_mode():
     test["calcification"] = ["eggshell", "absent", "coarse"]
     out = encoder.transform(test)
     assert out.loc[100, "calcification_micro"] == 1
-    assert out.loc[100, ["calcification_absent", "calcification_coarse",
-                         "calcification_mixed"]].sum() == 0
+    assert (
+        out.loc[100, ["calcification_absent", "calcification_coarse", "calcification_mixed"]].sum()
+        == 0
+    )
 
 
 def test_missing_values_are_imputed_from_training_data():
@@ -154,8 +186,9 @@ def test_entirely_missing_column_and_non_numeric_values():
     frame = _cohort()
     frame["age"] = frame["age"].astype(object)
     frame.loc[104, "age"] = "forty"
-    with pytest.raises(CohortError,
-                       match=r"'age' .* must be numeric; row\(s\) 104 hold \['forty'\]"):
+    with pytest.raises(
+        CohortError, match=r"'age' .* must be numeric; row\(s\) 104 hold \['forty'\]"
+    ):
         ClinicalEncoder().fit(frame)
 
 
@@ -183,18 +216,23 @@ def test_clinical_model_pipeline_names_the_surviving_indicators():
     rng = np.random.default_rng(3)
     logit = 0.08 * (frame["size"] - 30) + 1.5 * (frame["ete"] == "present") - 0.5
     y = (rng.random(len(frame)) < 1 / (1 + np.exp(-logit))).astype(int).to_numpy()
-    model = Pipeline([
-        ("clinical", ClinicalEncoder()), ("scale", StandardScaler()),
-        ("pvalue", PValueSelector()), ("lasso", LassoSelector(alphas=20)),
-        ("classify", ClassifierSelector(cv=3)),
-    ]).set_output(transform="pandas")
+    model = Pipeline(
+        [
+            ("clinical", ClinicalEncoder()),
+            ("scale", StandardScaler()),
+            ("pvalue", PValueSelector()),
+            ("lasso", LassoSelector(alphas=20)),
+            ("classify", ClassifierSelector(cv=3)),
+        ]
+    ).set_output(transform="pandas")
     model.fit(frame, y)
     names = model[:-1].get_feature_names_out().tolist()
     assert {"size", "ete_present"} <= set(names)
     assert set(names) <= set(EXPECTED_NAMES)
     assert isinstance(model[:-1].transform(frame), pd.DataFrame)
-    search = GridSearchCV(model, {"lasso__selection": ["min", "1se"]}, cv=3,
-                          scoring="roc_auc").fit(frame, y)
+    search = GridSearchCV(model, {"lasso__selection": ["min", "1se"]}, cv=3, scoring="roc_auc").fit(
+        frame, y
+    )
     assert search.best_score_ > 0.6
     assert clone(model).get_params()["clinical__handle_unknown"] == "error"
     assert set(CLINICAL_COLUMNS) < set(frame.columns)

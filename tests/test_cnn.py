@@ -64,7 +64,8 @@ def test_learns_a_visible_signal():
     X, y = make_images(n=48, seed=1)
     X_val, y_val = make_images(n=32, seed=2)
     cnn = tiny(max_epochs=6, lr=3e-3, augment=False, early_stopping=False).fit(
-        X, y, X_val=X_val, y_val=y_val)
+        X, y, X_val=X_val, y_val=y_val
+    )
     assert roc_auc_score(y_val, cnn.predict_proba(X_val)[:, 1]) > 0.9
 
 
@@ -97,8 +98,7 @@ def test_fit_leaves_the_global_torch_rng_alone(data):
 def test_early_stopping_restores_the_best_epoch():
     X, y = make_images(n=32, seed=3)
     X_val, y_val = make_images(n=16, seed=4)
-    cnn = tiny(max_epochs=8, patience=2, lr=3e-3, augment=False).fit(
-        X, y, X_val=X_val, y_val=y_val)
+    cnn = tiny(max_epochs=8, patience=2, lr=3e-3, augment=False).fit(X, y, X_val=X_val, y_val=y_val)
     aucs = cnn.net_.history[:, "valid_auc"]
     best = int(np.argmax(aucs))  # first epoch reaching the maximum
     assert cnn.best_epoch_ == best + 1
@@ -130,13 +130,12 @@ def test_no_validation_needs_early_stopping_off(data):
 def test_cosine_schedule_with_warmup(data):
     X, y = data
     cnn = tiny(max_epochs=4, lr=1e-2, warmup_epochs=1, validation_fraction=0.25).fit(X, y)
-    lrs = [b["event_lr"] for epoch in cnn.net_.history for b in epoch["batches"]
-           if "event_lr" in b]
+    lrs = [b["event_lr"] for epoch in cnn.net_.history for b in epoch["batches"] if "event_lr" in b]
     steps = 3  # 24 training images / batch 8
     assert len(lrs) == 4 * steps
     np.testing.assert_allclose(lrs[:steps], [1e-2 * (k + 1) / steps for k in range(steps)])
     assert max(lrs) == pytest.approx(1e-2)
-    assert all(a >= b for a, b in zip(lrs[steps:], lrs[steps + 1:], strict=False))
+    assert all(a >= b for a, b in zip(lrs[steps:], lrs[steps + 1 :], strict=False))
     assert lrs[-1] < 0.05 * 1e-2
     assert WarmupCosine(0, 10, cosine=False)(5) == 1.0
 
@@ -155,8 +154,9 @@ def test_freeze_epochs_train_only_the_head(data):
 
     unfrozen = tiny(max_epochs=2, freeze_epochs=1, augment=False).fit(X, y)
     moved = dict(unfrozen.net_.module_.named_parameters())
-    assert not torch.equal(moved["model.conv1.0.weight"].detach().cpu(),
-                           before["model.conv1.0.weight"].cpu())
+    assert not torch.equal(
+        moved["model.conv1.0.weight"].detach().cpu(), before["model.conv1.0.weight"].cpu()
+    )
 
 
 def test_balanced_class_weight_sets_the_positive_weight(data):
@@ -197,14 +197,25 @@ def test_image_augment_ops():
     out = ImageAugment()(x)
     assert out.shape == x.shape and torch.isfinite(out).all()
     assert not torch.allclose(out, x)
-    identity = ImageAugment(hflip=0, rotate=0, scale=0, translate=0, gamma=0, contrast=0,
-                            brightness=0, speckle=0)
+    identity = ImageAugment(
+        hflip=0, rotate=0, scale=0, translate=0, gamma=0, contrast=0, brightness=0, speckle=0
+    )
     torch.testing.assert_close(identity(x), x)
-    flipped = ImageAugment(hflip=1.0, rotate=0, scale=0, translate=0, gamma=0, contrast=0,
-                           brightness=0, speckle=0)(x)
+    flipped = ImageAugment(
+        hflip=1.0, rotate=0, scale=0, translate=0, gamma=0, contrast=0, brightness=0, speckle=0
+    )(x)
     torch.testing.assert_close(flipped, x.flip(-1))
-    vflip = ImageAugment(hflip=0, vflip=1.0, rotate=0, scale=0, translate=0, gamma=0,
-                         contrast=0, brightness=0, speckle=0)(x)
+    vflip = ImageAugment(
+        hflip=0,
+        vflip=1.0,
+        rotate=0,
+        scale=0,
+        translate=0,
+        gamma=0,
+        contrast=0,
+        brightness=0,
+        speckle=0,
+    )(x)
     torch.testing.assert_close(vflip, x.flip(-2))
 
 
@@ -262,8 +273,9 @@ def test_batch_loader_serves_whole_batches_and_drops_a_singleton(data):
     X, y = data
     batches = list(batch_loader(ImageBatches(X[:17], y[:17]), batch_size=8))
     assert [len(b[0]) for b in batches] == [8, 8, 1]
-    batches = list(batch_loader(ImageBatches(X[:17], y[:17]), batch_size=8, shuffle=True,
-                                drop_singleton=True))
+    batches = list(
+        batch_loader(ImageBatches(X[:17], y[:17]), batch_size=8, shuffle=True, drop_singleton=True)
+    )
     assert [len(b[0]) for b in batches] == [8, 8]
 
 
@@ -304,8 +316,9 @@ def test_nested_optimizer_and_backbone_parameters(data):
 
 def test_grid_search_over_lr(data):
     X, y = data
-    search = GridSearchCV(tiny(max_epochs=1, validation_fraction=0.25),
-                          {"lr": [1e-3, 1e-2]}, scoring="roc_auc", cv=2)
+    search = GridSearchCV(
+        tiny(max_epochs=1, validation_fraction=0.25), {"lr": [1e-3, 1e-2]}, scoring="roc_auc", cv=2
+    )
     search.fit(X, y)
     assert search.best_params_["lr"] in (1e-3, 1e-2)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
@@ -327,8 +340,7 @@ def test_pickle_and_joblib_round_trip(fitted, data, tmp_path):
     again = pickle.loads(pickle.dumps(fitted))
     np.testing.assert_array_equal(again.predict_proba(X), expected)
     joblib.dump(fitted, tmp_path / "cnn.joblib")
-    np.testing.assert_array_equal(joblib.load(tmp_path / "cnn.joblib").predict_proba(X),
-                                  expected)
+    np.testing.assert_array_equal(joblib.load(tmp_path / "cnn.joblib").predict_proba(X), expected)
     # only the weights travel: no training data, no optimizer moments
     weights = sum(t.numel() * 4 for t in fitted.net_.module_.state_dict().values())
     assert len(pickle.dumps(fitted)) < 1.2 * weights + 100_000
@@ -381,8 +393,10 @@ def test_load_weights_of_another_backbone_is_rejected(fitted, tmp_path):
     import timm
     from safetensors.torch import save_file
 
-    save_file(timm.create_model("test_efficientnet", in_chans=2).state_dict(),
-              str(tmp_path / "other.safetensors"))
+    save_file(
+        timm.create_model("test_efficientnet", in_chans=2).state_dict(),
+        str(tmp_path / "other.safetensors"),
+    )
     with pytest.raises(WeightsMismatchError, match=r"missing: .*conv1"):
         tiny().load_weights(tmp_path / "other.safetensors")
     with pytest.raises(FileNotFoundError):

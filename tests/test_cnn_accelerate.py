@@ -97,8 +97,9 @@ def test_bf16_mixed_precision_comes_from_the_accelerator(make_accelerator, data)
     assert np.isfinite(proba).all()
     # bf16 changed the training (and inference) numerics
     assert np.abs(proba - fp32.predict_proba(X)).max() > 1e-4
-    with pytest.raises(ValueError, match="precision='fp32' conflicts with the accelerator's "
-                                         "mixed_precision='bf16'"):
+    with pytest.raises(
+        ValueError, match="precision='fp32' conflicts with the accelerator's mixed_precision='bf16'"
+    ):
         tiny(precision="fp32", accelerator=cnn.accelerator).fit(X, y)
 
 
@@ -107,8 +108,12 @@ def test_gradient_accumulation_steps_less_often(make_accelerator, data, accumula
     X, y = data
     CountingAdamW.steps = 0
     accelerator = make_accelerator(gradient_accumulation_steps=accumulation)
-    tiny(optimizer=CountingAdamW, validation_fraction=None, early_stopping=False,
-         accelerator=accelerator).fit(X[:32], y[:32])
+    tiny(
+        optimizer=CountingAdamW,
+        validation_fraction=None,
+        early_stopping=False,
+        accelerator=accelerator,
+    ).fit(X[:32], y[:32])
     assert CountingAdamW.steps == steps  # 2 epochs x 4 batches of 8
 
 
@@ -126,8 +131,7 @@ def test_clone_shares_the_accelerator_and_params_round_trip(make_accelerator, da
     assert clone(tiny()).accelerator is None
 
 
-def test_pickle_copy_and_saved_model_leave_the_accelerator_out(make_accelerator, data,
-                                                                tmp_path):
+def test_pickle_copy_and_saved_model_leave_the_accelerator_out(make_accelerator, data, tmp_path):
     X, y = data
     cnn = tiny(accelerator=make_accelerator()).fit(X, y)
     expected = cnn.predict_proba(X)
@@ -176,8 +180,11 @@ def test_parameters_that_conflict_with_an_accelerator(make_accelerator, data):
         def gather_for_metrics(self, *args): ...
         def autocast(self): ...
 
-    with pytest.raises(TypeError, match=r"must be an accelerate\.Accelerator, got "
-                                        "NotAnAccelerator"):
+    with pytest.raises(
+        TypeError,
+        match=r"must be an accelerate\.Accelerator, got "
+        "NotAnAccelerator",
+    ):
         tiny(accelerator=NotAnAccelerator()).fit(X, y)
 
 
@@ -209,8 +216,9 @@ def test_thyronet_does_not_import_accelerate():
                   early_stopping=False, verbose=0).fit(X, np.arange(8) % 2).predict(X)
         print(sorted(m for m in sys.modules if m.split(".")[0] == "accelerate"))
     """)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    )
     assert done.stdout.strip() == "[]"
 
 
@@ -316,12 +324,30 @@ def test_two_processes_train_data_parallel(tmp_path):
     script.write_text(DDP_SCRIPT)
     out = tmp_path / "out"
     out.mkdir()
-    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"),  # no user accelerate config
-           "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-               "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-               "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-               str(script), str(out)]
+    env = {
+        **os.environ,
+        "HF_HOME": str(tmp_path / "hf"),  # no user accelerate config
+        "OMP_NUM_THREADS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(_free_port()),
+        str(script),
+        str(out),
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
     ranks = [json.loads((out / f"rank{i}.json").read_text()) for i in (0, 1)]
@@ -346,7 +372,7 @@ def test_two_processes_train_data_parallel(tmp_path):
     train_rows = set(range(40)) - valid_rows
     assert len(valid_rows) == 10 and len(train_rows) == 30
     for epoch in (0, 1):
-        mine = [[row for batch in t[2 * epoch:2 * epoch + 2] for row in batch] for t in train]
+        mine = [[row for batch in t[2 * epoch : 2 * epoch + 2] for row in batch] for t in train]
         assert len(mine[0]) == len(mine[1]) == 16
         assert set(mine[0]) | set(mine[1]) == train_rows
         assert not set(mine[0]) & set(mine[1][:14])  # disjoint shards; 2 padding repeats
@@ -363,10 +389,12 @@ def test_two_processes_train_data_parallel(tmp_path):
     proba = np.asarray(ranks[0]["proba"])
     rows = sorted(valid_rows)
     assert ranks[0]["history"]["valid_auc"][-1] == pytest.approx(
-        roc_auc_score(y[rows], proba[rows]), abs=1e-9)
+        roc_auc_score(y[rows], proba[rows]), abs=1e-9
+    )
     logits = torch.logit(torch.tensor(proba[rows], dtype=torch.float64))
     bce = torch.nn.functional.binary_cross_entropy_with_logits(
-        logits, torch.tensor(y[rows], dtype=torch.float64)).item()
+        logits, torch.tensor(y[rows], dtype=torch.float64)
+    ).item()
     assert ranks[0]["history"]["valid_loss"][-1] == pytest.approx(bce, rel=1e-5)
     # one epoch table (printed by the main process only)
     assert done.stdout.count("valid_auc") == 1

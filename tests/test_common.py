@@ -48,8 +48,10 @@ ESTIMATORS = [
     LassoSelector(alphas=20),
     ClassifierSelector(cv=3),
     SkorchCNN(backbone="test_resnet", max_epochs=1, batch_size=8, random_state=0, verbose=0),
-    DeepFeatureExtractor(SkorchCNN(backbone="test_resnet", max_epochs=1, batch_size=8,
-                                   random_state=0, verbose=0), batch_size=8),
+    DeepFeatureExtractor(
+        SkorchCNN(backbone="test_resnet", max_epochs=1, batch_size=8, random_state=0, verbose=0),
+        batch_size=8,
+    ),
 ]
 
 EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {

@@ -17,9 +17,19 @@ from thyronet.cnn import ThyroNet, torch_threads
 from thyronet.datasets import load_cohort, make_ptmc_cohort
 from thyronet.pipelines import make_combined_model
 
-TINY = {"image_size": 32, "backbone": "test_resnet", "max_epochs": 1, "batch_size": 16,
-        "verbose": 0, "random_state": 0, "device": "cpu", "augment": False,
-        "early_stopping": False, "validation_fraction": None, "num_threads": 1}
+TINY = {
+    "image_size": 32,
+    "backbone": "test_resnet",
+    "max_epochs": 1,
+    "batch_size": 16,
+    "verbose": 0,
+    "random_state": 0,
+    "device": "cpu",
+    "augment": False,
+    "early_stopping": False,
+    "validation_fraction": None,
+    "num_threads": 1,
+}
 GRID = {"features__dl__extract__cnn__lr": [1e-3, 3e-3], "lasso__min_features": [1, 8]}
 CV = 3
 
@@ -85,8 +95,9 @@ def manifest_cohort(tmp_path_factory):
 def dask_client():
     """Two single-threaded worker processes; closed (workers ended) after the test."""
     distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
-                                       dashboard_address=None, memory_limit=None)
+    cluster = distributed.LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None, memory_limit=None
+    )
     client = distributed.Client(cluster)
     yield client
     client.close()
@@ -105,7 +116,8 @@ def _split_scores(search):
 
 @pytest.mark.slow
 def test_grid_search_on_a_dask_cluster_equals_the_local_search(
-        manifest_cohort, dask_client, monkeypatch):
+    manifest_cohort, dask_client, monkeypatch
+):
     from distributed import get_task_stream
     from joblib import parallel_config
 
@@ -136,8 +148,10 @@ def test_grid_search_on_a_dask_cluster_equals_the_local_search(
     scores = _split_scores(local)
     assert np.all(np.isfinite(scores)) and len(np.unique(scores)) > 2
     np.testing.assert_array_equal(_split_scores(remote), scores)
-    np.testing.assert_array_equal(remote.cv_results_["mean_test_score"],
-                                  local.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(
+        remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"]
+    )
     assert remote.best_params_ == local.best_params_
-    np.testing.assert_array_equal(remote.best_estimator_.predict_proba(X),
-                                  local.best_estimator_.predict_proba(X))
+    np.testing.assert_array_equal(
+        remote.best_estimator_.predict_proba(X), local.best_estimator_.predict_proba(X)
+    )

@@ -21,8 +21,7 @@ EXEC = re.compile(r'\bexec="(?P<value>on|off)"')
 
 def python_fences(page: Path) -> list[tuple[int, str]]:
     text = page.read_text(encoding="utf-8")
-    return [(text.count("\n", 0, m.start()) + 1, m.group("options"))
-            for m in FENCE.finditer(text)]
+    return [(text.count("\n", 0, m.start()) + 1, m.group("options")) for m in FENCE.finditer(text)]
 
 
 PAGES = sorted(DOCS.rglob("*.md"))
@@ -36,13 +35,19 @@ def test_the_docs_are_there():
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(DOCS).as_posix())
 def test_every_python_example_says_whether_the_build_runs_it(page):
     unmarked = [line for line, options in python_fences(page) if not EXEC.search(options)]
-    assert not unmarked, (f"{page.relative_to(DOCS.parent)}: ```python blocks at lines "
-                          f"{unmarked} need exec=\"on\" (run by the docs build) or "
-                          f"exec=\"off\" (cannot run at build time)")
+    assert not unmarked, (
+        f"{page.relative_to(DOCS.parent)}: ```python blocks at lines "
+        f'{unmarked} need exec="on" (run by the docs build) or '
+        f'exec="off" (cannot run at build time)'
+    )
 
 
 def test_most_examples_run():
-    states = [EXEC.search(options).group("value") for page in PAGES
-              for _, options in python_fences(page) if EXEC.search(options)]
+    states = [
+        EXEC.search(options).group("value")
+        for page in PAGES
+        for _, options in python_fences(page)
+        if EXEC.search(options)
+    ]
     assert states.count("on") >= 25
     assert states.count("on") > states.count("off")

@@ -29,9 +29,18 @@ from thyronet.explain import (
 )
 from thyronet.pipelines import make_combined_model, make_dl_model
 
-TINY = {"image_size": 32, "backbone": "test_resnet", "max_epochs": 1, "batch_size": 16,
-        "verbose": 0, "random_state": 0, "device": "cpu", "augment": False,
-        "early_stopping": False, "validation_fraction": None}
+TINY = {
+    "image_size": 32,
+    "backbone": "test_resnet",
+    "max_epochs": 1,
+    "batch_size": 16,
+    "verbose": 0,
+    "random_state": 0,
+    "device": "cpu",
+    "augment": False,
+    "early_stopping": False,
+    "validation_fraction": None,
+}
 CNN = {k: v for k, v in TINY.items() if k != "image_size"}
 
 
@@ -50,8 +59,12 @@ def cnns():
     """A 1-epoch CNN per channel count, fitted at 32 px (explained at 64 px: 2x2 maps)."""
     rng = np.random.default_rng(0)
     y = np.arange(8) % 2
-    return {c: SkorchCNN(**{**CNN, "batch_size": 4}).fit(
-        rng.random((8, c, 32, 32), dtype=np.float32), y) for c in (1, 2, 3)}
+    return {
+        c: SkorchCNN(**{**CNN, "batch_size": 4}).fit(
+            rng.random((8, c, 32, 32), dtype=np.float32), y
+        )
+        for c in (1, 2, 3)
+    }
 
 
 def _open_in_pyplot(fig):
@@ -84,8 +97,9 @@ def _reference_gradcam(cnn, X, sign):
         t = t - t.amin((1, 2), keepdim=True)
         return t / (1e-7 + t.amax((1, 2), keepdim=True))
 
-    up = torch.nn.functional.interpolate(rescale(cam)[:, None], size=X.shape[2:],
-                                         mode="bilinear", align_corners=False)[:, 0]
+    up = torch.nn.functional.interpolate(
+        rescale(cam)[:, None], size=X.shape[2:], mode="bilinear", align_corners=False
+    )[:, 0]
     return rescale(up).detach().numpy()
 
 
@@ -131,7 +145,7 @@ def _one_view_cohort(n, size=32, seed=0):
         views = rng.normal(0.4, 0.1, (2, size, size)).astype(np.float32)
         if label:
             r, c = rng.integers(2, size - 12, 2)
-            views[0, r:r + 10, c:c + 10] += 1.0
+            views[0, r : r + 10, c : c + 10] += 1.0
         rows.append({"longitudinal": views[0], "transverse": views[1], "clnm": int(label)})
     return pd.DataFrame(rows)
 
@@ -141,7 +155,8 @@ def test_gradcam_of_a_cnn_trained_on_one_view_is_highest_on_that_view():
     # the CNN used; split back per view, it must sit on the longitudinal view.
     data = _one_view_cohort(32)
     model = make_dl_model(strategy="mosaic", **{**TINY, "max_epochs": 4, "lr": 1e-2}).fit(
-        data, data["clnm"])
+        data, data["clnm"]
+    )
     assert (model.predict(data) == data["clnm"]).mean() >= 0.9
     positive = data["clnm"].to_numpy() == 1
     explainer = GradCAMExplainer(model)
@@ -169,20 +184,28 @@ def test_gradcam_of_pipelines_and_the_figure_3_layout(cohort, dl_model):
     np.testing.assert_array_equal(result.views, dl_model["fuse"].transform(X))
     for view in range(2):  # one heatmap over the fused image, laid on each view
         np.testing.assert_array_equal(result.view_heatmaps[:, view], result.heatmaps)
-    np.testing.assert_allclose(result.probabilities, dl_model.predict_proba(X)[:, 1],
-                               atol=1e-5)
+    np.testing.assert_allclose(result.probabilities, dl_model.predict_proba(X)[:, 1], atol=1e-5)
 
     fig = plot_gradcam(result, index=1, label=1, patient_id="p-2")
     assert isinstance(fig, Figure) and not _open_in_pyplot(fig)
     images = [ax for ax in fig.axes if ax.get_images()]
     assert [ax.get_title() for ax in images] == [
-        "Longitudinal ROI", "Transverse ROI", "Grad-CAM: longitudinal", "Grad-CAM: transverse"]
+        "Longitudinal ROI",
+        "Transverse ROI",
+        "Grad-CAM: longitudinal",
+        "Grad-CAM: transverse",
+    ]
     assert [len(ax.get_images()) for ax in images] == [1, 1, 2, 2]  # overlays on both views
     assert len(fig.axes) == 5 and "p-2" in fig.get_suptitle()
 
-    fig = plot_gradcam_gallery(dl_model, cohort, labels=cohort["clnm"].tolist(),
-                               ids=cohort["patient_id"].tolist(), max_patients=3,
-                               target_layer="layer3")
+    fig = plot_gradcam_gallery(
+        dl_model,
+        cohort,
+        labels=cohort["clnm"].tolist(),
+        ids=cohort["patient_id"].tolist(),
+        max_patients=3,
+        target_layer="layer3",
+    )
     assert len(fig.axes) == 3 * 4 + 1
     first = [ax.get_ylabel() for ax in fig.axes[:12:4]]
     assert all(pid in text for pid, text in zip(cohort["patient_id"][:3], first, strict=True))
@@ -192,12 +215,14 @@ def test_gradcam_of_pipelines_and_the_figure_3_layout(cohort, dl_model):
 
 def test_gradcam_reaches_the_cnn_inside_the_combined_model(cohort, dl_model):
     combined = make_combined_model(dl_model, n_components=8).set_params(
-        lasso__alphas=10, classify__cv=3, classify__candidates=["logistic_regression"])
+        lasso__alphas=10, classify__cv=3, classify__candidates=["logistic_regression"]
+    )
     combined.fit(cohort, cohort["clnm"])
     explainer = GradCAMExplainer(combined, target_layer="layer3")
     assert explainer.cnn.net_.module_ is dl_model["cnn"].net_.module_
-    np.testing.assert_array_equal(explainer.heatmaps(cohort.head(4)),
-                                  gradcam(dl_model, cohort.head(4), target_layer="layer3"))
+    np.testing.assert_array_equal(
+        explainer.heatmaps(cohort.head(4)), gradcam(dl_model, cohort.head(4), target_layer="layer3")
+    )
 
 
 def test_gradcam_single_view_model_overlays_only_its_view(cohort, cnns):
@@ -217,7 +242,8 @@ def test_gradcam_on_the_twostream_plugin_backbone():
     backbone = twostream.twostream_backbone("test_resnet")
     rng = np.random.default_rng(0)
     cnn = SkorchCNN(**{**CNN, "backbone": backbone, "batch_size": 4}).fit(
-        rng.random((8, 2, 32, 32), dtype=np.float32), np.arange(8) % 2)
+        rng.random((8, 2, 32, 32), dtype=np.float32), np.arange(8) % 2
+    )
     explainer = GradCAMExplainer(cnn)
     assert explainer.target_layer_name == "views"
     assert explainer.target_layer is cnn.net_.module_.model.views
@@ -245,24 +271,32 @@ def test_gradcam_bad_input(cnns):
 
 
 # --------------------------------------------------------------------------- SHAP
-@pytest.mark.parametrize(("candidate", "kind", "pandas_output"), [
-    ("lightgbm", "tree", True),
-    ("logistic_regression", "linear", False),
-    ("naive_bayes", "permutation", True),
-])
-def test_shap_explainer_follows_the_selected_classifier(cohort, dl_model, candidate, kind,
-                                                         pandas_output):
+@pytest.mark.parametrize(
+    ("candidate", "kind", "pandas_output"),
+    [
+        ("lightgbm", "tree", True),
+        ("logistic_regression", "linear", False),
+        ("naive_bayes", "permutation", True),
+    ],
+)
+def test_shap_explainer_follows_the_selected_classifier(
+    cohort, dl_model, candidate, kind, pandas_output
+):
     import shap
 
     model = make_combined_model(dl_model, n_components=8).set_params(
-        lasso__alphas=10, classify__cv=3, classify__candidates=[candidate])
+        lasso__alphas=10, classify__cv=3, classify__candidates=[candidate]
+    )
     if pandas_output:
         model.set_output(transform="pandas")
     model.fit(cohort, cohort["clnm"])
     explainer = ShapExplainer(model, cohort)
     assert explainer.kind == kind and explainer.classifier_name == candidate
-    expected = {"tree": shap.TreeExplainer, "linear": shap.LinearExplainer,
-                "permutation": shap.PermutationExplainer}[kind]
+    expected = {
+        "tree": shap.TreeExplainer,
+        "linear": shap.LinearExplainer,
+        "permutation": shap.PermutationExplainer,
+    }[kind]
     assert isinstance(explainer.explainer, expected)
     explanation = explainer(cohort)
     names = list(model[:-1].get_feature_names_out())
@@ -270,13 +304,17 @@ def test_shap_explainer_follows_the_selected_classifier(cohort, dl_model, candid
     assert explanation.values.shape == (len(cohort), len(names))
     # Additivity: the values add up to the explained output, which is the model's log-odds.
     output = explainer.model_output(cohort)
-    np.testing.assert_allclose(explanation.values.sum(1) + explanation.base_values, output,
-                               atol=1e-6)
-    np.testing.assert_allclose(1 / (1 + np.exp(-output)), model.predict_proba(cohort)[:, 1],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        explanation.values.sum(1) + explanation.base_values, output, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        1 / (1 + np.exp(-output)), model.predict_proba(cohort)[:, 1], atol=1e-6
+    )
     # display_data: the same features before standardisation.
-    raw = pd.DataFrame(np.asarray(model[:1].transform(cohort), dtype=float),
-                       columns=model["features"].get_feature_names_out())
+    raw = pd.DataFrame(
+        np.asarray(model[:1].transform(cohort), dtype=float),
+        columns=model["features"].get_feature_names_out(),
+    )
     np.testing.assert_allclose(explanation.display_data, raw[names].to_numpy(), atol=1e-6)
 
 
@@ -322,9 +360,9 @@ def test_shap_figures(cohort):
 
 
 def test_shap_bad_input():
-    X, y = make_classification(n_samples=60, n_features=4, n_informative=3, n_redundant=0,
-                               n_classes=3,
-                               random_state=0)
+    X, y = make_classification(
+        n_samples=60, n_features=4, n_informative=3, n_redundant=0, n_classes=3, random_state=0
+    )
     with pytest.raises(ValueError, match="binary classifiers"):
         ShapExplainer(LogisticRegression().fit(X, y), X)
     y2 = (y > 0).astype(int)
@@ -342,8 +380,15 @@ def test_shap_bad_input():
 
 def test_gradcam_result_plots_without_a_model():
     views = np.random.default_rng(0).random((2, 2, 16, 16), dtype=np.float32)
-    result = GradCAMResult(views[:, 0], views, ("longitudinal", "transverse"), views,
-                           np.array([0.9, 0.1]), "positive", "layer4")
+    result = GradCAMResult(
+        views[:, 0],
+        views,
+        ("longitudinal", "transverse"),
+        views,
+        np.array([0.9, 0.1]),
+        "positive",
+        "layer4",
+    )
     fig = plot_gradcam_gallery(result, labels=[1, 0], ids=["a", "b"])
     assert fig.axes[0].get_ylabel().splitlines() == ["a", "CLNM +", "p = 0.90"]
     assert fig.axes[4].get_ylabel().splitlines() == ["b", "CLNM -", "p = 0.10"]

@@ -46,8 +46,7 @@ def test_prefit_uses_the_fitted_cnn(fitted_cnn, data):
     features = extractor.fit(X).transform(X)
     assert extractor.cnn_ is fitted_cnn
     assert features.dtype == np.float32 and features.shape == (len(X), 96)
-    np.testing.assert_allclose(features, reference_features(fitted_cnn, X), rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(features, reference_features(fitted_cnn, X), rtol=1e-4, atol=1e-5)
     assert extractor.n_features_in_ == 2 and extractor.feature_dim_ == 96
     assert extractor.precision_ == "fp32"
 
@@ -78,8 +77,7 @@ def test_fit_fine_tunes_a_clone(data):
 def test_fit_passes_the_validation_set_to_the_cnn(data):
     X, y = data
     X_val, y_val = make_images(n=8, seed=5)
-    extractor = DeepFeatureExtractor(tiny_cnn(max_epochs=2)).fit(X, y, X_val=X_val,
-                                                                 y_val=y_val)
+    extractor = DeepFeatureExtractor(tiny_cnn(max_epochs=2)).fit(X, y, X_val=X_val, y_val=y_val)
     batches = extractor.cnn_.net_.history[-1, "batches"]
     assert sum(b.get("valid_batch_size", 0) for b in batches) == 8
 
@@ -94,8 +92,12 @@ def test_fine_tune_false_uses_the_pretrained_backbone_as_is(data, tmp_path):
     features = extractor.transform(X)
     # the same as timm's model built from that file, normalised like the backbone
     expected_model = timm.create_model(
-        "test_resnet", in_chans=2, num_classes=0, pretrained=True,
-        pretrained_cfg_overlay={"file": str(tmp_path / "rgb.pth")}).eval()
+        "test_resnet",
+        in_chans=2,
+        num_classes=0,
+        pretrained=True,
+        pretrained_cfg_overlay={"file": str(tmp_path / "rgb.pth")},
+    ).eval()
     with torch.no_grad():
         expected = expected_model((torch.from_numpy(X) - 0.5) / 0.5).numpy()
     np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-5)
@@ -132,10 +134,16 @@ def test_auto_precision_follows_the_hardware(fitted_cnn, data):
 
 def test_channels_last_does_not_change_features(fitted_cnn, data):
     X, _ = data
-    a = DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32",
-                             channels_last=True).fit(X).transform(X)
-    b = DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32",
-                             channels_last=False).fit(X).transform(X)
+    a = (
+        DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32", channels_last=True)
+        .fit(X)
+        .transform(X)
+    )
+    b = (
+        DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32", channels_last=False)
+        .fit(X)
+        .transform(X)
+    )
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
@@ -158,13 +166,16 @@ def test_pickle_round_trip(data):
 
 def test_in_a_pipeline_with_grid_search(data):
     X, y = data
-    model = Pipeline([
-        ("extract", DeepFeatureExtractor(tiny_cnn(validation_fraction=0.25), batch_size=16)),
-        ("compress", PCA(n_components=4)),
-        ("classify", LogisticRegression()),
-    ])
-    search = GridSearchCV(model, {"extract__cnn__lr": [1e-3, 1e-2]}, scoring="roc_auc",
-                          cv=2).fit(X, y)
+    model = Pipeline(
+        [
+            ("extract", DeepFeatureExtractor(tiny_cnn(validation_fraction=0.25), batch_size=16)),
+            ("compress", PCA(n_components=4)),
+            ("classify", LogisticRegression()),
+        ]
+    )
+    search = GridSearchCV(model, {"extract__cnn__lr": [1e-3, 1e-2]}, scoring="roc_auc", cv=2).fit(
+        X, y
+    )
     assert search.best_params_["extract__cnn__lr"] in (1e-3, 1e-2)
     fitted = search.best_estimator_.named_steps["extract"].cnn_
     assert fitted.lr == search.best_params_["extract__cnn__lr"]
@@ -183,10 +194,16 @@ def test_progress_bar_only_when_verbose(fitted_cnn, data, capsys):
 
 def test_batch_size_none_uses_the_cnn_batch_size(fitted_cnn, data):
     X, _ = data
-    a = DeepFeatureExtractor(fitted_cnn, prefit=True, batch_size=None,
-                             precision="fp32").fit(X).transform(X)
-    b = DeepFeatureExtractor(fitted_cnn, prefit=True, batch_size=3,
-                             precision="fp32").fit(X).transform(X)
+    a = (
+        DeepFeatureExtractor(fitted_cnn, prefit=True, batch_size=None, precision="fp32")
+        .fit(X)
+        .transform(X)
+    )
+    b = (
+        DeepFeatureExtractor(fitted_cnn, prefit=True, batch_size=3, precision="fp32")
+        .fit(X)
+        .transform(X)
+    )
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
@@ -229,10 +246,14 @@ def test_compiled_features_match_eager(fitted_cnn, data):
     """torch.compile path (one compilation, ~20 s): same features, padded last batch."""
     X, _ = data
     X = X[:17]  # batches of 8, 8 and 1 (padded to 8: a single compiled shape)
-    eager = DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32",
-                                 batch_size=8).fit(X).transform(X)
-    compiled = DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32", batch_size=8,
-                                    compile=True).fit(X)
+    eager = (
+        DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32", batch_size=8)
+        .fit(X)
+        .transform(X)
+    )
+    compiled = DeepFeatureExtractor(
+        fitted_cnn, prefit=True, precision="fp32", batch_size=8, compile=True
+    ).fit(X)
     np.testing.assert_allclose(compiled.transform(X), eager, rtol=1e-3, atol=1e-4)
     assert len(compiled._compiled_cache) == 1
     state = pickle.loads(pickle.dumps(compiled)).__dict__

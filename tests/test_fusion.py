@@ -40,13 +40,20 @@ def test_stack_from_files_matches_per_view_loading(tmp_path):
 
 @pytest.mark.parametrize(
     ("strategy", "shape"),
-    [("stack", (2, 16, 16)), ("stack3", (3, 16, 16)), ("longitudinal", (1, 16, 16)),
-     ("transverse", (1, 16, 16)), ("mean", (1, 16, 16)), ("mosaic", (1, 16, 32))],
+    [
+        ("stack", (2, 16, 16)),
+        ("stack3", (3, 16, 16)),
+        ("longitudinal", (1, 16, 16)),
+        ("transverse", (1, 16, 16)),
+        ("mean", (1, 16, 16)),
+        ("mosaic", (1, 16, 32)),
+    ],
 )
 def test_builtin_strategies(strategy, shape):
     views = np.random.default_rng(1).random((4, 2, 16, 16)).astype(np.float32)
     fused = DualChannelFuser(strategy=strategy, image_size=16, normalize="none").fit_transform(
-        views)
+        views
+    )
     assert fused.shape == (4, *shape)
     if strategy == "stack3":
         np.testing.assert_allclose(fused[:, 2], views.mean(axis=1), atol=1e-6)
@@ -73,7 +80,8 @@ def test_memmap_output_is_written_to_a_new_file(tmp_path):
     assert len(list(tmp_path.glob("fused-*.npy"))) == 2
     np.testing.assert_array_equal(np.asarray(first), np.asarray(second))
     np.testing.assert_allclose(
-        np.asarray(first), DualChannelFuser(image_size=8).fit_transform(views), atol=0)
+        np.asarray(first), DualChannelFuser(image_size=8).fit_transform(views), atol=0
+    )
 
 
 def test_batches_and_threads_give_the_same_result(tmp_path):

@@ -24,9 +24,18 @@ from thyronet.model_io import (
 )
 from thyronet.pipelines import make_combined_model, make_dl_model
 
-TINY = {"image_size": 32, "backbone": "test_resnet", "max_epochs": 1, "batch_size": 16,
-        "verbose": 0, "random_state": 0, "device": "cpu", "augment": False,
-        "early_stopping": False, "validation_fraction": None}
+TINY = {
+    "image_size": 32,
+    "backbone": "test_resnet",
+    "max_epochs": 1,
+    "batch_size": 16,
+    "verbose": 0,
+    "random_state": 0,
+    "device": "cpu",
+    "augment": False,
+    "early_stopping": False,
+    "validation_fraction": None,
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +47,11 @@ def cohort():
 def fitted(cohort):
     y = cohort["clnm"]
     dl = make_dl_model(**TINY).fit(cohort, y)
-    combined = make_combined_model(dl, n_components=8).set_params(
-        lasso__alphas=10, classify__cv=3,
-        classify__candidates=["lightgbm"]).fit(cohort, y)
+    combined = (
+        make_combined_model(dl, n_components=8)
+        .set_params(lasso__alphas=10, classify__cv=3, classify__candidates=["lightgbm"])
+        .fit(cohort, y)
+    )
     return dl, combined
 
 
@@ -145,8 +156,9 @@ def test_gpu_model_loads_on_a_cpu(fitted, cohort, tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     model, _ = load_model(folder)
     assert model.named_steps["cnn"].device_ == "cpu"
-    np.testing.assert_allclose(model.predict_proba(cohort), dl.predict_proba(cohort),
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        model.predict_proba(cohort), dl.predict_proba(cohort), rtol=1e-6, atol=1e-6
+    )
 
 
 def test_weights_file_outside_the_checked_files_is_refused(fitted, tmp_path):

@@ -12,9 +12,18 @@ from thyronet import SkorchCNN
 from thyronet.datasets import CohortError, make_ptmc_cohort
 from thyronet.pipelines import make_clinical_model, make_combined_model, make_dl_model
 
-TINY = {"image_size": 32, "backbone": "test_resnet", "max_epochs": 1, "batch_size": 16,
-        "verbose": 0, "random_state": 0, "device": "cpu", "augment": False,
-        "early_stopping": False, "validation_fraction": None}
+TINY = {
+    "image_size": 32,
+    "backbone": "test_resnet",
+    "max_epochs": 1,
+    "batch_size": 16,
+    "verbose": 0,
+    "random_state": 0,
+    "device": "cpu",
+    "augment": False,
+    "early_stopping": False,
+    "validation_fraction": None,
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +50,7 @@ def test_dl_models_fix_the_view(cohort):
 
 
 def test_builder_parameters_are_routed_and_checked():
-    model = make_dl_model(image_size=48, lr=1e-3, batch_size=8, verbose=0,
-                          optimizer__momentum=0.5)
+    model = make_dl_model(image_size=48, lr=1e-3, batch_size=8, verbose=0, optimizer__momentum=0.5)
     assert model["fuse"].image_size == 48 and model["cnn"].lr == 1e-3
     assert model["fuse"].batch_size == 8 and model["cnn"].batch_size == 8  # shared names
     assert model["cnn"].optimizer_kwargs == {"momentum": 0.5}
@@ -65,8 +73,10 @@ def test_combined_model_takes_the_cohort_and_names_its_features(cohort):
     model.fit(extra, cohort["clnm"])
     features = model["features"].get_feature_names_out().tolist()
     assert features[:8] == [f"pca{i}" for i in range(8)]
-    assert features[8:] == model["features"].named_transformers_["clinical"] \
-        .get_feature_names_out().tolist()
+    assert (
+        features[8:]
+        == model["features"].named_transformers_["clinical"].get_feature_names_out().tolist()
+    )
     final = model.get_feature_names_out().tolist()
     assert final == model[:-1].get_feature_names_out().tolist()
     assert set(final) <= set(features)
@@ -79,7 +89,7 @@ def test_combined_model_takes_the_cohort_and_names_its_features(cohort):
 def test_combined_model_keeps_the_row_index_of_a_cohort_subset(cohort):
     """The image branch passes through index-less arrays; its features must still line
     up with the clinical ones when the cohort's index is not 0..n-1."""
-    subset = cohort.iloc[::2]                      # index 0, 2, 4, ...
+    subset = cohort.iloc[::2]  # index 0, 2, 4, ...
     model = _fast(make_combined_model(n_components=8, **TINY)).set_output(transform="pandas")
     model.fit(subset, subset["clnm"])
     table = model["features"].transform(subset)
@@ -110,8 +120,11 @@ def test_combined_model_reuses_a_fitted_dl_model(cohort):
     model.fit(cohort, y)
     after = dl["cnn"].net_.module_.state_dict()
     assert all(np.array_equal(weights[k].numpy(), after[k].numpy()) for k in weights)
-    features = model["features"].transformers_[0][1]["extract"].transform(
-        model["features"].transformers_[0][1]["fuse"].transform(cohort))
+    features = (
+        model["features"]
+        .transformers_[0][1]["extract"]
+        .transform(model["features"].transformers_[0][1]["fuse"].transform(cohort))
+    )
     reference = dl["cnn"].net_.module_.eval().forward_features
     import torch
 
@@ -139,8 +152,7 @@ class _CountingFits:
         monkeypatch.setattr(SkorchCNN, "fit", fit)
 
 
-GRID = {"features__dl__extract__cnn__lr": [1e-3, 3e-3],
-        "lasso__min_features": [1, 4, 8]}
+GRID = {"features__dl__extract__cnn__lr": [1e-3, 3e-3], "lasso__min_features": [1, 4, 8]}
 
 
 def _search(memory, n_jobs=1):
@@ -150,7 +162,8 @@ def _search(memory, n_jobs=1):
 
 
 def test_grid_search_caching_trains_the_cnn_once_per_setting_and_fold(
-        cohort, tmp_path, monkeypatch):
+    cohort, tmp_path, monkeypatch
+):
     """2 CNN settings x 3 downstream settings x 3 folds: 2 x 3 trainings, not 6 x 3."""
     counter = _CountingFits(monkeypatch)
     serial = _search(Memory(tmp_path / "serial", verbose=0)).fit(cohort, cohort["clnm"])
@@ -167,6 +180,7 @@ def test_grid_search_with_cache_in_two_processes(cohort, tmp_path):
     """Two loky worker processes share a fresh on-disk cache and give the serial scores
     exactly: ``num_threads=1`` trains the CNN on one torch thread in the test process
     and in the workers alike (loky starts them with fewer threads)."""
+
     def search(memory, n_jobs=1):
         found = _search(memory, n_jobs)
         return found.set_params(estimator__features__dl__extract__cnn__num_threads=1)

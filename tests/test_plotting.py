@@ -149,10 +149,10 @@ def test_fused_pairs_take_series_whatever_their_index():
 
     fused = np.random.default_rng(0).random((3, 2, 8, 8)).astype(np.float32)
     frame = pd.DataFrame({"clnm": [1, 0, 1], "id": ["p7", "p8", "p9"]}, index=[40, 41, 42])
-    fig = plot_fused_pairs(fused, labels=frame["clnm"], ids=frame["id"],
-                           channel_names=["longitudinal", "transverse"])
-    assert [ax.get_ylabel() for ax in fig.axes[::2]] == [
-        "p7\nCLNM=1", "p8\nCLNM=0", "p9\nCLNM=1"]
+    fig = plot_fused_pairs(
+        fused, labels=frame["clnm"], ids=frame["id"], channel_names=["longitudinal", "transverse"]
+    )
+    assert [ax.get_ylabel() for ax in fig.axes[::2]] == ["p7\nCLNM=1", "p8\nCLNM=0", "p9\nCLNM=1"]
     assert [ax.get_title() for ax in fig.axes[:2]] == ["longitudinal", "transverse"]
     with pytest.raises(ValueError, match="labels has 2 entries for 3 images"):
         plot_fused_pairs(fused, labels=[0, 1])

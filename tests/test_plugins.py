@@ -133,8 +133,10 @@ def test_duplicate_and_wrong_type_warn_naming_plugins():
     with pytest.warns(PluginWarning) as record:
         registry = build_registry("fusions", pm)
     messages = " | ".join(str(w.message) for w in record)
-    assert "'stack' is registered by both plugin 'thyronet.fusion_strategies' and plugin " \
-           "'dupe_plugin'" in messages
+    assert (
+        "'stack' is registered by both plugin 'thyronet.fusion_strategies' and plugin "
+        "'dupe_plugin'" in messages
+    )
     assert "'dupe_plugin' failed" in messages and "must be a FusionStrategy" in messages
     assert registry.entry("stack").plugin == "thyronet.fusion_strategies"
 
@@ -177,22 +179,28 @@ def test_describe_and_cli_list_builtin_fusions(capsys):
 # one test per hook specification (test_plugin_hooks_have_tests checks that they exist)
 # ---------------------------------------------------------------------------------------
 def _hook_names() -> list[str]:
-    return sorted(name for name in dir(hookspecs)
-                  if name.startswith("thyronet_")
-                  and hasattr(getattr(hookspecs, name), "thyronet_spec"))
+    return sorted(
+        name
+        for name in dir(hookspecs)
+        if name.startswith("thyronet_") and hasattr(getattr(hookspecs, name), "thyronet_spec")
+    )
 
 
 def test_hook_thyronet_register_fusions(tmp_path, monkeypatch):
     _install_plugin(tmp_path, monkeypatch, "thyronet_difference", GOOD)
     with use_plugin_manager(get_plugin_manager(load_entrypoints=_test_plugins(tmp_path))) as pm:
-        fuser = DualChannelFuser(views=("a", "b"), strategy="difference", image_size=8,
-                                 normalize="none")
+        fuser = DualChannelFuser(
+            views=("a", "b"), strategy="difference", image_size=8, normalize="none"
+        )
         views = np.stack([np.full((3, 8, 8), 3.0), np.ones((3, 8, 8))], axis=1)
         fused = fuser.fit_transform(views)
     rows = {row["name"]: row for row in describe_plugins(pm)}
     assert fused.shape == (3, 1, 8, 8) and np.all(fused == 2.0)
-    assert rows["thyronet_difference"] == {"name": "thyronet_difference", "version": "1.2.3",
-                                           "registers": {"fusions": ["difference"]}}
+    assert rows["thyronet_difference"] == {
+        "name": "thyronet_difference",
+        "version": "1.2.3",
+        "registers": {"fusions": ["difference"]},
+    }
 
 
 BACKBONE_PLUGIN = """
@@ -248,8 +256,11 @@ def test_hook_thyronet_register_classifiers(tmp_path, monkeypatch):
 def test_plugin_hooks_have_tests():
     """Every hook specification has a ``test_hook_<name>`` here (datasette's pattern)."""
     hooks = _hook_names()
-    assert hooks == ["thyronet_register_backbones", "thyronet_register_classifiers",
-                     "thyronet_register_fusions"]
+    assert hooks == [
+        "thyronet_register_backbones",
+        "thyronet_register_classifiers",
+        "thyronet_register_fusions",
+    ]
     untested = [h for h in hooks if f"test_hook_{h}" not in globals()]
     assert not untested, f"hook specification(s) without a test_hook_<name> test: {untested}"
 
@@ -267,8 +278,9 @@ def test_plugin_hooks_are_documented():
         assert hook in sections, f"docs/plugins.md has no '### `{hook}(...)`' section"
         args, body = sections[hook]
         params = list(inspect.signature(getattr(hookspecs, hook)).parameters)
-        assert [a.strip() for a in args.split(",") if a.strip()] == params, \
+        assert [a.strip() for a in args.split(",") if a.strip()] == params, (
             f"docs/plugins.md: the heading of {hook} must list its arguments {params}"
+        )
         assert len(body.split()) >= 30, f"docs/plugins.md: the section of {hook} is too short"
     undocumented_extra = sorted(set(sections) - set(_hook_names()))
     assert not undocumented_extra, f"docs/plugins.md documents unknown hooks {undocumented_extra}"
@@ -306,14 +318,22 @@ def test_broken_installed_plugins_warn_by_name_and_the_rest_works(tmp_path, monk
 
             fusions, backbones = get_registry("fusions"), get_registry("backbones")
             fused = DualChannelFuser(image_size=8, normalize="none").fit_transform(
-                np.ones((2, 2, 8, 8)))
+                np.ones((2, 2, 8, 8))
+            )
     messages = [str(w.message) for w in record]
-    assert any("'thyronet_explodes'" in m and "failed to import" in m and "nope" in m
-               for m in messages)
-    assert any("'stack' is registered by both plugin 'thyronet.fusion_strategies' and plugin "
-               "'thyronet_mixed'" in m for m in messages)
-    assert any("'thyronet_mixed' failed in thyronet_register_backbones" in m
-               and "must be a Backbone, got str" in m for m in messages)
+    assert any(
+        "'thyronet_explodes'" in m and "failed to import" in m and "nope" in m for m in messages
+    )
+    assert any(
+        "'stack' is registered by both plugin 'thyronet.fusion_strategies' and plugin "
+        "'thyronet_mixed'" in m
+        for m in messages
+    )
+    assert any(
+        "'thyronet_mixed' failed in thyronet_register_backbones" in m
+        and "must be a Backbone, got str" in m
+        for m in messages
+    )
     assert fusions.entry("stack").plugin == "thyronet.fusion_strategies"
     assert fusions.entry("first_view").plugin == "thyronet_mixed"
     assert "not_a_backbone" not in backbones and "resnet101" in backbones
@@ -340,8 +360,11 @@ def test_hook_without_hookimpl_marker_warns(tmp_path, monkeypatch):
             raise AssertionError("never called")
     """
     _install_plugin(tmp_path, monkeypatch, "thyronet_unmarked", source)
-    with pytest.warns(PluginWarning, match=r"'thyronet_unmarked'.*defines "
-                                           r"thyronet_register_fusions without @"):
+    with pytest.warns(
+        PluginWarning,
+        match=r"'thyronet_unmarked'.*defines "
+        r"thyronet_register_fusions without @",
+    ):
         pm = get_plugin_manager(load_entrypoints=_test_plugins(tmp_path))
     assert set(build_registry("fusions", pm)) == BUILTIN_FUSIONS
 
@@ -363,7 +386,13 @@ def test_installed_distributions_do_not_leak_into_thyronets_tests():
     pm = default_plugin_manager()
     for ep in metadata.entry_points(group="thyronet"):
         assert not pm.has_plugin(ep.name), f"installed plugin {ep.name!r} leaked into the tests"
-    plugins = {e.plugin for kind in ("fusions", "backbones", "classifiers")
-               for e in get_registry(kind).entries.values()}
-    assert plugins == {"thyronet.fusion_strategies", "thyronet.backbones",
-                       "thyronet.classifier_candidates"}
+    plugins = {
+        e.plugin
+        for kind in ("fusions", "backbones", "classifiers")
+        for e in get_registry(kind).entries.values()
+    }
+    assert plugins == {
+        "thyronet.fusion_strategies",
+        "thyronet.backbones",
+        "thyronet.classifier_candidates",
+    }

@@ -45,9 +45,13 @@ def results(tmp_path_factory):
 
 def test_report_reads_like_the_results_section(results):
     html = render_report(results)
-    for heading in ("Patients", "Performance of the dual-channel model",
-                    "Performance of the clinical model", "Combined model",
-                    "Calibration and clinical utility"):
+    for heading in (
+        "Patients",
+        "Performance of the dual-channel model",
+        "Performance of the clinical model",
+        "Combined model",
+        "Calibration and clinical utility",
+    ):
         assert heading in html
     n = len(results.predictions)
     assert f"The study included {n} patients" in html
@@ -59,8 +63,7 @@ def test_report_reads_like_the_results_section(results):
     for model in MODEL_NAMES:
         assert results.performance.loc[(model, "test"), "AUC (95% CI)"] in html
     hl = results.calibration.loc[("dl_f", "test"), "hl_p_value"]
-    assert (f"Model 3: DL_F P = {hl:.3f}" if hl >= 0.001 else "Model 3: DL_F P &lt; 0.001") \
-        in html
+    assert (f"Model 3: DL_F P = {hl:.3f}" if hl >= 0.001 else "Model 3: DL_F P &lt; 0.001") in html
     # Table 1 rows and the cohort sizes
     assert "aspect_ratio" in html and "Kruskal-Wallis" in html
     assert f"train (n = {int((results.predictions.cohort == 'train').sum())})" in html
@@ -84,7 +87,8 @@ def test_custom_models_are_explained_in_notes(results):
     assert results.classifier_scores.empty
     combined = results.models["combined"]
     assert results.selected_features["feature"].tolist() == list(
-        combined[:-1].get_feature_names_out())
+        combined[:-1].get_feature_names_out()
+    )
     html = render_report(results)
     assert "Model 4: Combined does not choose its classifier on the validation cohort" in html
     assert "passthrough__size" in html
@@ -94,9 +98,20 @@ def test_custom_models_are_explained_in_notes(results):
 def test_every_figure_loads_in_headless_chromium(results, tmp_path):
     path = write_report(results, tmp_path / "report.html")
     proc = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
-         "--dump-dom", path.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120, check=False)
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            path.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     body = re.search(r"<body[^>]*>", proc.stdout)
     assert body, proc.stderr[-2000:]
     total = re.search(r'data-images="(\d+)"', body.group(0))

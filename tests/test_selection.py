@@ -18,12 +18,14 @@ def _mixed(n=120, seed=0):
     """Two informative features (continuous, binary), two noise ones, as a DataFrame."""
     rng = np.random.default_rng(seed)
     y = np.repeat([0, 1], n // 2)
-    frame = pd.DataFrame({
-        "signal": y + rng.normal(size=n),
-        "noise": rng.normal(size=n),
-        "binary_signal": (rng.random(n) < 0.2 + 0.6 * y).astype(float),
-        "binary_noise": (rng.random(n) < 0.5).astype(float),
-    })
+    frame = pd.DataFrame(
+        {
+            "signal": y + rng.normal(size=n),
+            "noise": rng.normal(size=n),
+            "binary_signal": (rng.random(n) < 0.2 + 0.6 * y).astype(float),
+            "binary_noise": (rng.random(n) < 0.5).astype(float),
+        }
+    )
     return frame, y
 
 
@@ -58,7 +60,8 @@ def test_pvalue_selector_welch_and_fisher_for_small_tables():
     selector = PValueSelector(continuous_test="welch").fit(X, y)
     assert selector.tests_.tolist() == ["welch", "fisher"]
     assert selector.pvalues_[0] == pytest.approx(
-        stats.ttest_ind(X[y == 0, 0], X[y == 1, 0], equal_var=False).pvalue)
+        stats.ttest_ind(X[y == 0, 0], X[y == 1, 0], equal_var=False).pvalue
+    )
     table = [[11, 9], [1, 3]]
     assert selector.pvalues_[1] == pytest.approx(stats.fisher_exact(table).pvalue)
 
@@ -123,8 +126,11 @@ def test_pvalue_selector_min_features_keeps_smallest_pvalues_on_noise():
 def test_pvalue_selector_all_filtered_out_names_the_step_and_parameters():
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(60, 6)), np.repeat([0, 1], 30)
-    with pytest.raises(ValueError, match=r"PValueSelector \(P-value filter\) kept no feature"
-                       r".*`alpha`.*`min_features`"):
+    with pytest.raises(
+        ValueError,
+        match=r"PValueSelector \(P-value filter\) kept no feature"
+        r".*`alpha`.*`min_features`",
+    ):
         PValueSelector(alpha=1e-6, min_features=0).fit(X, y)
 
 
@@ -135,8 +141,9 @@ def test_pvalue_selector_constant_feature_and_multiclass():
     selector = PValueSelector().fit(X, y)
     assert selector.tests_.tolist() == ["kruskal", "constant", "chi2"]
     assert selector.pvalues_[1] == 1.0
-    assert selector.pvalues_[0] == pytest.approx(stats.kruskal(*[X[y == k, 0]
-                                                                 for k in range(3)]).pvalue)
+    assert selector.pvalues_[0] == pytest.approx(
+        stats.kruskal(*[X[y == k, 0] for k in range(3)]).pvalue
+    )
 
 
 @pytest.mark.parametrize("selector", [PValueSelector(), LassoSelector(alphas=5)])
@@ -242,8 +249,9 @@ def test_lasso_selector_min_features_keeps_the_first_feature_to_enter_the_path()
     corr = np.abs((X - X.mean(0)).T @ (y - y.mean())) / len(X)
     alpha_max = corr.max()  # the smallest alpha at which every coefficient is zero
     # 1se picks the larger alpha (all zero); the second one lets one feature in.
-    selector = LassoSelector(alphas=[2 * alpha_max, 0.97 * alpha_max], selection="1se",
-                             min_features=1).fit(X, y)
+    selector = LassoSelector(
+        alphas=[2 * alpha_max, 0.97 * alpha_max], selection="1se", min_features=1
+    ).fit(X, y)
     assert selector.alpha_ == pytest.approx(2 * alpha_max)
     assert selector.n_nonzero_ == 0
     assert np.count_nonzero(selector.coef_path_[:, 1]) == 1
@@ -253,8 +261,11 @@ def test_lasso_selector_min_features_keeps_the_first_feature_to_enter_the_path()
 def test_lasso_selector_all_filtered_out_names_the_step_and_parameters():
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(80, 10)), np.repeat([0, 1], 40)
-    with pytest.raises(ValueError, match=r"LassoSelector \(LASSO step.*kept no feature"
-                       r".*`alphas`.*`min_features`"):
+    with pytest.raises(
+        ValueError,
+        match=r"LassoSelector \(LASSO step.*kept no feature"
+        r".*`alphas`.*`min_features`",
+    ):
         LassoSelector(alphas=[100.0], min_features=0).fit(X, y)
 
 
@@ -280,13 +291,16 @@ def test_no_leakage_on_pure_noise():
         rng = np.random.default_rng(seed)
         X, y = rng.normal(size=(200, 300)), np.repeat([0, 1], 100)
         cv = StratifiedKFold(5, shuffle=True, random_state=0)
-        model = make_pipeline(StandardScaler(), PValueSelector(), LassoSelector(alphas=20),
-                              ClassifierSelector(cv=3))
+        model = make_pipeline(
+            StandardScaler(), PValueSelector(), LassoSelector(alphas=20), ClassifierSelector(cv=3)
+        )
         honest.append(cross_val_score(model, X, y, cv=cv, scoring="roc_auc").mean())
-        selected = make_pipeline(StandardScaler(), PValueSelector(),
-                                 LassoSelector(alphas=20)).fit_transform(X, y)
-        leaky.append(cross_val_score(ClassifierSelector(cv=3), selected, y, cv=cv,
-                                     scoring="roc_auc").mean())
+        selected = make_pipeline(
+            StandardScaler(), PValueSelector(), LassoSelector(alphas=20)
+        ).fit_transform(X, y)
+        leaky.append(
+            cross_val_score(ClassifierSelector(cv=3), selected, y, cv=cv, scoring="roc_auc").mean()
+        )
     assert all(abs(a - 0.5) <= 0.1 for a in honest), honest
     assert abs(np.mean(honest) - 0.5) <= 0.05, honest
     assert np.mean(leaky) > 0.7, leaky

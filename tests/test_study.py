@@ -27,9 +27,17 @@ COHORTS = ["train", "validation", "test"]
 
 
 def tiny_config(**overrides) -> StudyConfig:
-    settings = dict(image_size=64, max_epochs=1, batch_size=16, pca_components=8,
-                    lasso_cv=3, gradcam_patients=2, shap_max_samples=40, verbose=0,
-                    device="cpu")
+    settings = dict(
+        image_size=64,
+        max_epochs=1,
+        batch_size=16,
+        pca_components=8,
+        lasso_cv=3,
+        gradcam_patients=2,
+        shap_max_samples=40,
+        verbose=0,
+        device="cpu",
+    )
     return StudyConfig.demo(**{**settings, **overrides})
 
 
@@ -72,7 +80,11 @@ def test_presets_and_toml(tmp_path):
     path.write_text('backbone = "resnet18"\nfusion = "stack3"\nclassifiers = ["lightgbm"]\n')
     cfg = StudyConfig.from_toml(path)
     assert (cfg.backbone, cfg.fusion, cfg.classifiers, cfg.image_size) == (
-        "resnet18", "stack3", ["lightgbm"], 224)
+        "resnet18",
+        "stack3",
+        ["lightgbm"],
+        224,
+    )
     on_demo = StudyConfig.from_toml(path, base=demo)
     assert on_demo.image_size == 96 and on_demo.backbone == "resnet18"
     (tmp_path / "again.toml").write_text(demo.to_toml())
@@ -82,8 +94,11 @@ def test_presets_and_toml(tmp_path):
 def test_unknown_config_key_lists_the_valid_ones(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text("[study]\nepochs = 3\n")
-    with pytest.raises(StudyError, match=r"unknown config key\(s\) \['epochs'\]; valid keys: "
-                                         r"backbone, .*max_epochs"):
+    with pytest.raises(
+        StudyError,
+        match=r"unknown config key\(s\) \['epochs'\]; valid keys: "
+        r"backbone, .*max_epochs",
+    ):
         StudyConfig.from_toml(path)
     with pytest.raises(StudyError, match="'max_epochs' must be an integer >= 1"):
         StudyConfig(max_epochs=0)
@@ -114,13 +129,19 @@ def test_cohort_without_validation_or_with_one_class_is_refused(cohort):
 def test_evaluate_predictions_matches_direct_computation():
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, 240)
-    frame = pd.DataFrame({"cohort": np.repeat(COHORTS, 80), "clnm": y,
-                          "dl_f": np.clip(0.35 + 0.3 * y + rng.normal(0, 0.2, 240), .01, .99),
-                          "clinical": rng.uniform(0.05, 0.95, 240)})
+    frame = pd.DataFrame(
+        {
+            "cohort": np.repeat(COHORTS, 80),
+            "clnm": y,
+            "dl_f": np.clip(0.35 + 0.3 * y + rng.normal(0, 0.2, 240), 0.01, 0.99),
+            "clinical": rng.uniform(0.05, 0.95, 240),
+        }
+    )
     out = evaluate_predictions(frame, threshold=0.5)
     test = frame[frame.cohort == "test"]
     assert out["performance"].loc[("dl_f", "test"), "auc"] == pytest.approx(
-        roc_auc_score(test.clnm, test.dl_f))
+        roc_auc_score(test.clnm, test.dl_f)
+    )
     assert set(out["delong"]["cohort"]) == set(COHORTS)
     assert out["thresholds"] == {"dl_f": 0.5, "clinical": 0.5}
     # a model with two distinct probabilities has no Hosmer-Lemeshow test: NaN and a note
@@ -172,8 +193,9 @@ def test_selected_features_are_those_reaching_the_classifier(study):
     combined = results.models["combined"]
     reaching = list(map(str, combined[:-1].get_feature_names_out()))
     assert results.selected_features["feature"].tolist() == sorted(
-        reaching, key=lambda f: -abs(
-            results.selected_features.set_index("feature").loc[f, "lasso_coef"]))
+        reaching,
+        key=lambda f: -abs(results.selected_features.set_index("feature").loc[f, "lasso_coef"]),
+    )
     assert set(results.selected_features["source"]) <= {"deep", "clinical"}
     counts = results.feature_counts
     assert counts["deep_features"] == 96 and counts["pca_components"] == 8
@@ -191,8 +213,16 @@ def test_metrics_json_layout(study):
         assert entry["auc"] == pytest.approx(results.auc(name, "test"))
         low, high = entry["auc_ci"]
         assert low <= entry["auc"] <= high
-        assert {"accuracy", "sensitivity", "specificity", "threshold", "hosmer_lemeshow",
-                "brier", "n", "n_positive"} <= set(entry)
+        assert {
+            "accuracy",
+            "sensitivity",
+            "specificity",
+            "threshold",
+            "hosmer_lemeshow",
+            "brier",
+            "n",
+            "n_positive",
+        } <= set(entry)
         assert entry["threshold"] == pytest.approx(results.thresholds[name])
     study_json = json.loads((out / "study.json").read_text())
     assert study_json["chosen_classifiers"] == results.chosen_classifiers
@@ -211,8 +241,15 @@ def test_tables_figures_and_models_are_written(study, cohort):
     assert "age" in set(table1["variable"])
     selected = pd.read_csv(out / "tables" / "selected_features.csv")
     assert selected["feature"].tolist() == results.selected_features["feature"].tolist()
-    for name in ("roc_train", "roc_validation", "roc_test", "calibration_test", "decision_test",
-                 "lasso_path", "lasso_cv"):
+    for name in (
+        "roc_train",
+        "roc_validation",
+        "roc_test",
+        "calibration_test",
+        "decision_test",
+        "lasso_path",
+        "lasso_cv",
+    ):
         png = out / "figures" / f"{name}.png"
         svg = out / "figures" / f"{name}.svg"
         assert png.read_bytes()[:4] == b"\x89PNG", name
@@ -269,8 +306,9 @@ def test_resume_loads_finished_models_without_refitting(study, cohort, monkeypat
 
 
 @pytest.mark.slow
-def test_resume_refits_a_damaged_model_and_refuses_another_config(study, cohort, tmp_path,
-                                                                  monkeypatch):
+def test_resume_refits_a_damaged_model_and_refuses_another_config(
+    study, cohort, tmp_path, monkeypatch
+):
     import shutil
 
     shutil.copytree(study[1], tmp_path, dirs_exist_ok=True)
@@ -286,13 +324,21 @@ def test_resume_refits_a_damaged_model_and_refuses_another_config(study, cohort,
     # DL_F and the clinical model are refitted, and the combined model because it holds
     # DL_F's network; DL_L and DL_C are loaded
     assert counter.counts == {"cnn": 1, "classifier": 2}
-    assert again.model_status == {"dl_l": "loaded", "dl_c": "loaded", "dl_f": "fitted",
-                                  "combined": "fitted", "clinical": "fitted"}
+    assert again.model_status == {
+        "dl_l": "loaded",
+        "dl_c": "loaded",
+        "dl_f": "fitted",
+        "combined": "fitted",
+        "clinical": "fitted",
+    }
     load_model(tmp_path / "models" / "clinical")  # valid again
 
     changed = tiny_config(gradcam_patients=0, shap_max_samples=0, pca_components=6)
-    with pytest.raises(StudyError, match=r"another configuration or cohort \(pca_components: "
-                                         r"8 -> 6\)"):
+    with pytest.raises(
+        StudyError,
+        match=r"another configuration or cohort \(pca_components: "
+        r"8 -> 6\)",
+    ):
         run_study(cohort, changed, tmp_path)
     refit = run_study(cohort, changed, tmp_path, resume=False)
     assert set(refit.model_status.values()) == {"fitted"}

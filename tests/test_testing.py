@@ -44,8 +44,7 @@ def test_builtin_classifiers_pass(name):
 
 
 def test_every_builtin_classifier_is_checked():
-    assert set(get_registry("classifiers")) == {"logistic_regression", "lightgbm",
-                                                "naive_bayes"}
+    assert set(get_registry("classifiers")) == {"logistic_regression", "lightgbm", "naive_bayes"}
 
 
 def test_tiny_builtin_backbone_passes_everything():
@@ -57,16 +56,16 @@ def test_resnet18_passes_without_pretrained_weights():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [b.name for b in BUILTIN_BACKBONES
-                                  if b.name not in {"test_resnet", "resnet18"}])
+@pytest.mark.parametrize(
+    "name", [b.name for b in BUILTIN_BACKBONES if b.name not in {"test_resnet", "resnet18"}]
+)
 def test_other_builtin_backbones_pass(name):
     check_backbone(name, channels=(2,), check_pretrained=False, check_estimators=False)
 
 
 def test_check_plugin_runs_every_entry_of_a_builtin():
     checked = check_plugin("thyronet.fusion_strategies")
-    assert checked == [("fusions", s.name) for s in sorted(BUILTIN_FUSIONS,
-                                                           key=lambda s: s.name)]
+    assert checked == [("fusions", s.name) for s in sorted(BUILTIN_FUSIONS, key=lambda s: s.name)]
     with pytest.raises(AssertionError, match="'no_such_plugin' is not loaded"):
         check_plugin("no_such_plugin")
 
@@ -109,18 +108,20 @@ BROKEN_FUSIONS = [
     (FusionStrategy("noisy", _noisy), "not deterministic"),
     (FusionStrategy("batchnorm", _batch_normalised), "fused differently alone than in a batch"),
     (FusionStrategy("in_place", _in_place), "modified its input in place"),
-    (FusionStrategy("one_view", _second_view, channels=1, min_views=1),
-     "fuse raised IndexError for 1 view"),
+    (
+        FusionStrategy("one_view", _second_view, channels=1, min_views=1),
+        "fuse raised IndexError for 1 view",
+    ),
     (FusionStrategy("lambda", lambda views: views), "does not pickle"),
     (FusionStrategy("limits", _identity, min_views=3, max_views=2), "max_views must be"),
     (FusionStrategy("constant", _constant, channels=1), "same images for different views"),
-    (FusionStrategy("bad_select", _identity, channels=1, select=("a", "a")),
-     "names a view twice"),
+    (FusionStrategy("bad_select", _identity, channels=1, select=("a", "a")), "names a view twice"),
 ]
 
 
-@pytest.mark.parametrize(("strategy", "message"), BROKEN_FUSIONS,
-                         ids=[s.name for s, _ in BROKEN_FUSIONS])
+@pytest.mark.parametrize(
+    ("strategy", "message"), BROKEN_FUSIONS, ids=[s.name for s, _ in BROKEN_FUSIONS]
+)
 def test_check_fusion_catches(strategy, message):
     with pytest.raises(AssertionError, match=f"fusion '{strategy.name}': .*{message}"):
         check_fusion(strategy)
@@ -138,16 +139,21 @@ def test_check_fusion_catches_a_name_mismatch_and_unknown_names():
 
     pm = get_plugin_manager()
     pm.register(Misnamed(), name="misnamed")
-    with use_plugin_manager(pm), pytest.raises(AssertionError,
-                                               match="registered under 'alias' but"):
+    with (
+        use_plugin_manager(pm),
+        pytest.raises(AssertionError, match="registered under 'alias' but"),
+    ):
         check_fusion("alias")
     with pytest.raises(AssertionError, match="'nope' is not registered; registered fusions: "):
         check_fusion("nope")
 
 
 def test_check_fusion_refuses_a_name_a_builtin_already_has():
-    with pytest.raises(AssertionError, match=r"'stack' is already registered by plugin "
-                                             r"'thyronet\.fusion_strategies'"):
+    with pytest.raises(
+        AssertionError,
+        match=r"'stack' is already registered by plugin "
+        r"'thyronet\.fusion_strategies'",
+    ):
         check_fusion(FusionStrategy("stack", _noisy))
 
 
@@ -170,31 +176,46 @@ def _fixed_seed(*, in_chans, num_classes, pretrained, **kwargs):
 
 
 BROKEN_BACKBONES = [
-    (Backbone("bad_dim", timm_name="test_resnet", feature_dim=95, gradcam_layer="layer4"),
-     "declares feature_dim=95 but the model built for 2 channel"),
-    (Backbone("bad_layer", timm_name="test_resnet", gradcam_layer="layer9"),
-     "Grad-CAM target layer 'layer9' does not exist"),
-    (Backbone("flat_layer", timm_name="test_resnet", gradcam_layer="fc"),
-     "Grad-CAM target layer 'fc' outputs \\(2, 1\\)"),
-    (Backbone("rgb_only", factory=_rgb_only, feature_dim=96, gradcam_layer="layer4"),
-     "forward failed for 2 channel"),
-    (Backbone("lambda", factory=lambda **kw: _rgb_only(**kw), feature_dim=96,
-              gradcam_layer="layer4"), "entry does not pickle"),
+    (
+        Backbone("bad_dim", timm_name="test_resnet", feature_dim=95, gradcam_layer="layer4"),
+        "declares feature_dim=95 but the model built for 2 channel",
+    ),
+    (
+        Backbone("bad_layer", timm_name="test_resnet", gradcam_layer="layer9"),
+        "Grad-CAM target layer 'layer9' does not exist",
+    ),
+    (
+        Backbone("flat_layer", timm_name="test_resnet", gradcam_layer="fc"),
+        "Grad-CAM target layer 'fc' outputs \\(2, 1\\)",
+    ),
+    (
+        Backbone("rgb_only", factory=_rgb_only, feature_dim=96, gradcam_layer="layer4"),
+        "forward failed for 2 channel",
+    ),
+    (
+        Backbone(
+            "lambda", factory=lambda **kw: _rgb_only(**kw), feature_dim=96, gradcam_layer="layer4"
+        ),
+        "entry does not pickle",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("backbone", "message"), BROKEN_BACKBONES,
-                         ids=[b.name for b, _ in BROKEN_BACKBONES])
+@pytest.mark.parametrize(
+    ("backbone", "message"), BROKEN_BACKBONES, ids=[b.name for b, _ in BROKEN_BACKBONES]
+)
 def test_check_backbone_catches(backbone, message):
     with pytest.raises(AssertionError, match=f"backbone '{backbone.name}': .*{message}"):
-        check_backbone(backbone, channels=(2,), check_pretrained=False,
-                       check_estimators=False)
+        check_backbone(backbone, channels=(2,), check_pretrained=False, check_estimators=False)
 
 
-@pytest.mark.parametrize(("factory", "message"), [
-    (_ignores_weights, "pretrained=<weights file> did not load the file"),
-    (_fixed_seed, "pretrained=False gives the same weights under two seeds"),
-])
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        (_ignores_weights, "pretrained=<weights file> did not load the file"),
+        (_fixed_seed, "pretrained=False gives the same weights under two seeds"),
+    ],
+)
 def test_check_backbone_catches_an_ignored_pretrained_flag(factory, message):
     backbone = Backbone("careless", factory=factory, feature_dim=96, gradcam_layer="layer4")
     with pytest.raises(AssertionError, match=message):
@@ -202,8 +223,9 @@ def test_check_backbone_catches_an_ignored_pretrained_flag(factory, message):
 
 
 def test_check_backbone_runs_an_unregistered_backbone_through_the_estimators():
-    good = Backbone("tiny_unregistered", timm_name="test_resnet", feature_dim=96,
-                    gradcam_layer="layer4")
+    good = Backbone(
+        "tiny_unregistered", timm_name="test_resnet", feature_dim=96, gradcam_layer="layer4"
+    )
     check_backbone(good, channels=(2,), check_pretrained=False)
     # the temporary registration is gone afterwards
     assert "tiny_unregistered" not in get_registry("backbones")
@@ -228,16 +250,20 @@ BROKEN_CLASSIFIERS = [
     (LinearRegression, "not a scikit-learn classifier"),
     (SVC, "has no predict_proba"),
     (_prefitted, "returned a fitted classifier"),
-    (functools.partial(RandomForestClassifier, n_estimators=5),
-     "two fits on the same data give different probabilities"),
+    (
+        functools.partial(RandomForestClassifier, n_estimators=5),
+        "two fits on the same data give different probabilities",
+    ),
     (DummyClassifier, "training AUC 0.500 on an easy problem"),
     ("not_a_classifier", "is not registered; registered classifiers: lightgbm"),
 ]
 
 
-@pytest.mark.parametrize(("factory", "message"), BROKEN_CLASSIFIERS,
-                         ids=["shared", "regressor", "no_proba", "fitted", "random", "dummy",
-                              "unknown"])
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    BROKEN_CLASSIFIERS,
+    ids=["shared", "regressor", "no_proba", "fitted", "random", "dummy", "unknown"],
+)
 def test_check_classifier_catches(factory, message):
     with pytest.raises(AssertionError, match=message):
         check_classifier(factory)
@@ -274,8 +300,7 @@ def _install(tmp_path, monkeypatch, name, source, dist_name=None, entry_points=T
     (site / f"{name}.py").write_text(textwrap.dedent(source))
     info = site / f"{dist_name.replace('-', '_')}-0.4.2.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist_name}\n"
-                                   "Version: 0.4.2\n")
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: 0.4.2\n")
     if entry_points:
         (info / "entry_points.txt").write_text(f"[thyronet]\n{name} = {name}\n")
     monkeypatch.syspath_prepend(str(site))
@@ -284,14 +309,14 @@ def _install(tmp_path, monkeypatch, name, source, dist_name=None, entry_points=T
 
 
 def test_installed_plugins_loads_entry_points_inside_the_block_only(tmp_path, monkeypatch):
-    _install(tmp_path, monkeypatch, "thyronet_difference", PLUGIN,
-             dist_name="thyronet-difference")
+    _install(tmp_path, monkeypatch, "thyronet_difference", PLUGIN, dist_name="thyronet-difference")
     assert "difference" not in get_registry("fusions")  # thyronet's test run: no leak
     with installed_plugins("thyronet-difference") as pm:
         assert pm.has_plugin("thyronet_difference")
         assert get_registry("fusions").entry("difference").version == "0.4.2"
-        fused = DualChannelFuser(views=("a", "b"), strategy="difference", image_size=8,
-                                 normalize="none").fit_transform(np.ones((2, 2, 8, 8)))
+        fused = DualChannelFuser(
+            views=("a", "b"), strategy="difference", image_size=8, normalize="none"
+        ).fit_transform(np.ones((2, 2, 8, 8)))
         assert fused.shape == (2, 1, 8, 8) and not fused.any()
         check_fusion("difference")
         assert check_plugin("thyronet_difference") == [("fusions", "difference")]
@@ -299,8 +324,7 @@ def test_installed_plugins_loads_entry_points_inside_the_block_only(tmp_path, mo
 
 
 def test_installed_plugins_loads_only_the_named_distributions(tmp_path, monkeypatch):
-    _install(tmp_path, monkeypatch, "thyronet_difference", PLUGIN,
-             dist_name="thyronet-difference")
+    _install(tmp_path, monkeypatch, "thyronet_difference", PLUGIN, dist_name="thyronet-difference")
     _install(tmp_path, monkeypatch, "thyronet_other", PLUGIN.replace('"difference"', '"other"'))
     with installed_plugins("thyronet-difference") as pm:
         assert pm.has_plugin("thyronet_difference") and not pm.has_plugin("thyronet_other")
@@ -310,21 +334,30 @@ def test_installed_plugins_loads_only_the_named_distributions(tmp_path, monkeypa
 
 
 def test_installed_plugins_names_what_is_missing(tmp_path, monkeypatch):
-    with pytest.raises(AssertionError, match="'thyronet-absent' is not installed"), \
-            installed_plugins("thyronet-absent"):
+    with (
+        pytest.raises(AssertionError, match="'thyronet-absent' is not installed"),
+        installed_plugins("thyronet-absent"),
+    ):
         pass
     _install(tmp_path, monkeypatch, "thyronet_noep", PLUGIN, entry_points=False)
-    with pytest.raises(AssertionError, match="declares no entry point in the group 'thyronet'"), \
-            installed_plugins("thyronet_noep"):
+    with (
+        pytest.raises(AssertionError, match="declares no entry point in the group 'thyronet'"),
+        installed_plugins("thyronet_noep"),
+    ):
         pass
 
 
 def test_installed_plugins_reports_a_blocked_plugin(tmp_path, monkeypatch):
     _install(tmp_path, monkeypatch, "thyronet_blocked", PLUGIN)
     monkeypatch.setenv("THYRONET_DISABLE_PLUGINS", "thyronet_blocked")
-    with pytest.raises(AssertionError, match=r"'thyronet_blocked'.*blocked by "
-                                             r"THYRONET_DISABLE_PLUGINS"), \
-            installed_plugins("thyronet_blocked"):
+    with (
+        pytest.raises(
+            AssertionError,
+            match=r"'thyronet_blocked'.*blocked by "
+            r"THYRONET_DISABLE_PLUGINS",
+        ),
+        installed_plugins("thyronet_blocked"),
+    ):
         pass
 
 

@@ -178,8 +178,10 @@ class Backbone:
             return self.gradcam_layer
         info = getattr(self._meta_model(), "feature_info", None)
         if not info:
-            raise ValueError(f"backbone {self.name!r} declares no gradcam_layer and its model "
-                             "has no feature_info to derive one from")
+            raise ValueError(
+                f"backbone {self.name!r} declares no gradcam_layer and its model "
+                "has no feature_info to derive one from"
+            )
         last = info[-1]
         return last["module"] if isinstance(last, dict) else info.module_name()[-1]
 
@@ -201,22 +203,35 @@ class Backbone:
         size = self.input_size or tuple(cfg.get("input_size", (3, 224, 224))[1:])
         mean = self.mean or cfg.get("mean", (0.485, 0.456, 0.406))
         std = self.std or cfg.get("std", (0.229, 0.224, 0.225))
-        return Preprocessing(tuple(int(s) for s in size), _expand_stats(mean, in_chans),
-                             _expand_stats(std, in_chans))
+        return Preprocessing(
+            tuple(int(s) for s in size), _expand_stats(mean, in_chans), _expand_stats(std, in_chans)
+        )
 
     # -- building ---------------------------------------------------------------------
-    def _create(self, *, in_chans: int, num_classes: int, pretrained: bool,
-                **kwargs: Any) -> nn.Module:
+    def _create(
+        self, *, in_chans: int, num_classes: int, pretrained: bool, **kwargs: Any
+    ) -> nn.Module:
         if self.factory is not None:
-            return self.factory(in_chans=in_chans, num_classes=num_classes,
-                                pretrained=pretrained, **kwargs)
+            return self.factory(
+                in_chans=in_chans, num_classes=num_classes, pretrained=pretrained, **kwargs
+            )
         import timm
 
-        return timm.create_model(self.architecture, pretrained=pretrained, in_chans=in_chans,
-                                 num_classes=num_classes, **kwargs)
+        return timm.create_model(
+            self.architecture,
+            pretrained=pretrained,
+            in_chans=in_chans,
+            num_classes=num_classes,
+            **kwargs,
+        )
 
-    def build(self, in_chans: int = 3, num_classes: int = 1,
-              pretrained: bool | str | os.PathLike = False, **kwargs: Any) -> nn.Module:
+    def build(
+        self,
+        in_chans: int = 3,
+        num_classes: int = 1,
+        pretrained: bool | str | os.PathLike = False,
+        **kwargs: Any,
+    ) -> nn.Module:
         """Build the model for ``in_chans`` input channels and ``num_classes`` outputs.
 
         Parameters
@@ -245,17 +260,24 @@ class Backbone:
         """
         if isinstance(pretrained, bool | np.bool_):
             if not pretrained:
-                return self._create(in_chans=in_chans, num_classes=num_classes,
-                                    pretrained=False, **kwargs)
+                return self._create(
+                    in_chans=in_chans, num_classes=num_classes, pretrained=False, **kwargs
+                )
             return self._build_from_hub(in_chans, num_classes, **kwargs)
         if isinstance(pretrained, str | os.PathLike):
             return self._build_from_file(Path(pretrained), in_chans, num_classes, **kwargs)
-        raise TypeError("pretrained must be False, True or a path to a weights file, "
-                        f"got {type(pretrained).__name__}")
+        raise TypeError(
+            "pretrained must be False, True or a path to a weights file, "
+            f"got {type(pretrained).__name__}"
+        )
 
-    def build_net(self, in_chans: int = 3, num_classes: int = 1,
-                  pretrained: bool | str | os.PathLike = False,
-                  **kwargs: Any) -> BackboneNet:
+    def build_net(
+        self,
+        in_chans: int = 3,
+        num_classes: int = 1,
+        pretrained: bool | str | os.PathLike = False,
+        **kwargs: Any,
+    ) -> BackboneNet:
         """Build the model and wrap it with its input normalisation.
 
         Parameters are those of :meth:`build`.
@@ -264,15 +286,17 @@ class Backbone:
         -------
         BackboneNet
         """
-        model = self.build(in_chans=in_chans, num_classes=num_classes, pretrained=pretrained,
-                           **kwargs)
+        model = self.build(
+            in_chans=in_chans, num_classes=num_classes, pretrained=pretrained, **kwargs
+        )
         pre = self.preprocessing(in_chans)
         return BackboneNet(model, pre.mean, pre.std, target_layer=self.target_layer_name)
 
     def _build_from_hub(self, in_chans: int, num_classes: int, **kwargs: Any) -> nn.Module:
         try:
-            return self._create(in_chans=in_chans, num_classes=num_classes, pretrained=True,
-                                **kwargs)
+            return self._create(
+                in_chans=in_chans, num_classes=num_classes, pretrained=True, **kwargs
+            )
         except (OSError, RuntimeError, ValueError) as exc:
             cfg = self._pretrained_cfg()
             source = cfg.get("hf_hub_id") or cfg.get("url") or "(no source)"
@@ -286,23 +310,28 @@ class Backbone:
                 "too); or set HF_HUB_CACHE to a copied Hugging Face cache."
             ) from exc
 
-    def _build_from_file(self, path: Path, in_chans: int, num_classes: int,
-                         **kwargs: Any) -> nn.Module:
+    def _build_from_file(
+        self, path: Path, in_chans: int, num_classes: int, **kwargs: Any
+    ) -> nn.Module:
         if not path.is_file():
             raise FileNotFoundError(f"pretrained weights file {str(path)!r} does not exist")
         if path.suffix.lower() not in WEIGHT_SUFFIXES:
-            raise ValueError(f"pretrained weights file {str(path)!r} has suffix "
-                             f"{path.suffix!r}; expected one of {', '.join(WEIGHT_SUFFIXES)}")
+            raise ValueError(
+                f"pretrained weights file {str(path)!r} has suffix "
+                f"{path.suffix!r}; expected one of {', '.join(WEIGHT_SUFFIXES)}"
+            )
         if self.factory is not None:
-            return self.factory(in_chans=in_chans, num_classes=num_classes,
-                                pretrained=str(path), **kwargs)
+            return self.factory(
+                in_chans=in_chans, num_classes=num_classes, pretrained=str(path), **kwargs
+            )
         from timm.models import load_state_dict
 
         try:
             state = load_state_dict(str(path))
         except Exception as exc:
-            raise ValueError(f"cannot read weights file {str(path)!r}: "
-                             f"{type(exc).__name__}: {exc}") from exc
+            raise ValueError(
+                f"cannot read weights file {str(path)!r}: {type(exc).__name__}: {exc}"
+            ) from exc
         cfg = self._pretrained_cfg()
         file_in_chans, file_classes = self._check_state_dict(state, path, in_chans, cfg, kwargs)
         size = tuple(cfg.get("input_size", (3, 224, 224))[1:])
@@ -311,16 +340,21 @@ class Backbone:
             overlay["num_classes"] = file_classes
         import timm
 
-        return timm.create_model(self.architecture, pretrained=True, in_chans=in_chans,
-                                 num_classes=num_classes, pretrained_cfg_overlay=overlay,
-                                 **kwargs)
+        return timm.create_model(
+            self.architecture,
+            pretrained=True,
+            in_chans=in_chans,
+            num_classes=num_classes,
+            pretrained_cfg_overlay=overlay,
+            **kwargs,
+        )
 
-    def _check_state_dict(self, state: dict, path: Path, in_chans: int, cfg: dict,
-                          kwargs: dict) -> tuple[int, int | None]:
+    def _check_state_dict(
+        self, state: dict, path: Path, in_chans: int, cfg: dict, kwargs: dict
+    ) -> tuple[int, int | None]:
         """Compare a weights file with the architecture; name every mismatching key."""
         with torch.device("meta"):
-            reference = self._create(in_chans=in_chans, num_classes=1, pretrained=False,
-                                     **kwargs)
+            reference = self._create(in_chans=in_chans, num_classes=1, pretrained=False, **kwargs)
         expected = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
         first_convs = cfg.get("first_conv") or ()
         first_convs = (first_convs,) if isinstance(first_convs, str) else tuple(first_convs)
@@ -344,7 +378,8 @@ class Backbone:
         if problems:
             raise WeightsMismatchError(
                 f"weights file {str(path)!r} does not match backbone {self.name!r} (timm "
-                f"{self.architecture!r}); {problems}")
+                f"{self.architecture!r}); {problems}"
+            )
         file_classes = None
         weight_key = f"{heads[0]}.weight" if heads else None
         if weight_key and weight_key in given and len(given[weight_key]) >= 1:
@@ -352,12 +387,16 @@ class Backbone:
         return int(file_in_chans), file_classes
 
 
-def describe_mismatch(missing: Sequence[str], unexpected: Sequence[str],
-                      wrong_shape: Sequence[str], *, shown: int = 8) -> str:
+def describe_mismatch(
+    missing: Sequence[str], unexpected: Sequence[str], wrong_shape: Sequence[str], *, shown: int = 8
+) -> str:
     """One line naming the missing, unexpected and wrongly shaped keys ('' if none)."""
     parts = []
-    for label, keys in (("missing", missing), ("unexpected", unexpected),
-                        ("wrong shape", wrong_shape)):
+    for label, keys in (
+        ("missing", missing),
+        ("unexpected", unexpected),
+        ("wrong shape", wrong_shape),
+    ):
         keys = list(keys)
         if keys:
             listed = ", ".join(keys[:shown])
@@ -372,9 +411,11 @@ def compare_state_dicts(given: dict, expected: dict) -> str:
     expected_shapes = {k: tuple(v.shape) for k, v in expected.items()}
     missing = sorted(set(expected_shapes) - set(given_shapes))
     unexpected = sorted(set(given_shapes) - set(expected_shapes))
-    wrong = [f"{k} (file {given_shapes[k]}, model {expected_shapes[k]})"
-             for k in sorted(set(given_shapes) & set(expected_shapes))
-             if given_shapes[k] != expected_shapes[k]]
+    wrong = [
+        f"{k} (file {given_shapes[k]}, model {expected_shapes[k]})"
+        for k in sorted(set(given_shapes) & set(expected_shapes))
+        if given_shapes[k] != expected_shapes[k]
+    ]
     return describe_mismatch(missing, unexpected, wrong)
 
 
@@ -404,15 +445,18 @@ class BackboneNet(nn.Module):
     torch.Size([3, 96])
     """
 
-    def __init__(self, model: nn.Module, mean: Sequence[float], std: Sequence[float],
-                 target_layer: str = "") -> None:
+    def __init__(
+        self, model: nn.Module, mean: Sequence[float], std: Sequence[float], target_layer: str = ""
+    ) -> None:
         super().__init__()
         self.model = model
         shape = (1, len(mean), 1, 1)
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(shape),
-                             persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(shape),
-                             persistent=False)
+        self.register_buffer(
+            "mean", torch.tensor(mean, dtype=torch.float32).view(shape), persistent=False
+        )
+        self.register_buffer(
+            "std", torch.tensor(std, dtype=torch.float32).view(shape), persistent=False
+        )
         self.target_layer = target_layer
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
@@ -437,13 +481,18 @@ class BackboneNet(nn.Module):
         return list(head.parameters()) if isinstance(head, nn.Module) else []
 
 
-def _build_net(backbone: str | Backbone, in_chans: int, num_classes: int = 1,
-               pretrained: bool | str | os.PathLike = False,
-               backbone_kwargs: dict | None = None) -> BackboneNet:
+def _build_net(
+    backbone: str | Backbone,
+    in_chans: int,
+    num_classes: int = 1,
+    pretrained: bool | str | os.PathLike = False,
+    backbone_kwargs: dict | None = None,
+) -> BackboneNet:
     """Module factory used by SkorchCNN (module-level so that nets pickle)."""
     entry = get_backbone(backbone)
-    return entry.build_net(in_chans=in_chans, num_classes=num_classes, pretrained=pretrained,
-                           **(backbone_kwargs or {}))
+    return entry.build_net(
+        in_chans=in_chans, num_classes=num_classes, pretrained=pretrained, **(backbone_kwargs or {})
+    )
 
 
 def get_backbone(name: str | Backbone) -> Backbone:
@@ -489,7 +538,8 @@ def get_backbone(name: str | Backbone) -> Backbone:
     available = ", ".join(sorted(registry)) or "(none)"
     raise UnknownEntryError(
         f"unknown backbone {name!r}; registered backbones: {available}; any name in "
-        "timm.list_models() also works")
+        "timm.list_models() also works"
+    )
 
 
 def available_backbones() -> list[str]:
@@ -500,19 +550,30 @@ def available_backbones() -> list[str]:
 
 
 BUILTIN_BACKBONES: tuple[Backbone, ...] = (
-    Backbone("resnet101", feature_dim=2048, gradcam_layer="layer4",
-             description="ResNet101, the paper's backbone (default)"),
+    Backbone(
+        "resnet101",
+        feature_dim=2048,
+        gradcam_layer="layer4",
+        description="ResNet101, the paper's backbone (default)",
+    ),
     Backbone("resnet18", feature_dim=512, gradcam_layer="layer4", description="ResNet18"),
     Backbone("resnet34", feature_dim=512, gradcam_layer="layer4", description="ResNet34"),
     Backbone("resnet50", feature_dim=2048, gradcam_layer="layer4", description="ResNet50"),
-    Backbone("efficientnet_b0", feature_dim=1280, gradcam_layer="bn2",
-             description="EfficientNet-B0"),
-    Backbone("convnext_tiny", feature_dim=768, gradcam_layer="stages.3",
-             description="ConvNeXt-Tiny"),
-    Backbone("densenet121", feature_dim=1024, gradcam_layer="features.norm5",
-             description="DenseNet121"),
-    Backbone("test_resnet", feature_dim=96, gradcam_layer="layer4",
-             description="tiny ResNet (370k parameters) for fast tests"),
+    Backbone(
+        "efficientnet_b0", feature_dim=1280, gradcam_layer="bn2", description="EfficientNet-B0"
+    ),
+    Backbone(
+        "convnext_tiny", feature_dim=768, gradcam_layer="stages.3", description="ConvNeXt-Tiny"
+    ),
+    Backbone(
+        "densenet121", feature_dim=1024, gradcam_layer="features.norm5", description="DenseNet121"
+    ),
+    Backbone(
+        "test_resnet",
+        feature_dim=96,
+        gradcam_layer="layer4",
+        description="tiny ResNet (370k parameters) for fast tests",
+    ),
 )
 """The backbones thyronet registers itself."""
 

@@ -43,8 +43,9 @@ def lightgbm():
     """
     from lightgbm import LGBMClassifier
 
-    return LGBMClassifier(random_state=0, n_jobs=1, deterministic=True, force_col_wise=True,
-                          verbose=-1)
+    return LGBMClassifier(
+        random_state=0, n_jobs=1, deterministic=True, force_col_wise=True, verbose=-1
+    )
 
 
 def naive_bayes() -> GaussianNB:

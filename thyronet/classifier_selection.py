@@ -229,19 +229,30 @@ class ClassifierSelector(ClassifierMixin, BaseEstimator):
                 elapsed = time.perf_counter() - start
                 scorer = check_scoring(estimator, scoring=scoring)
                 score = float(scorer(estimator, X_val_fit, y_val))
-                rows.append({"name": name, "mean_score": score, "std_score": np.nan,
-                             "fit_time": elapsed})
+                rows.append(
+                    {"name": name, "mean_score": score, "std_score": np.nan, "fit_time": elapsed}
+                )
                 fitted[name] = estimator
             self.selected_by_ = "validation"
         else:
             cv = _class_cv(self.cv, codes, type(self).__name__)
             for name, estimator in candidates:
-                result = cross_validate(estimator, X_fit, y, cv=cv, scoring=scoring,
-                                        n_jobs=self.n_jobs, error_score="raise")
+                result = cross_validate(
+                    estimator,
+                    X_fit,
+                    y,
+                    cv=cv,
+                    scoring=scoring,
+                    n_jobs=self.n_jobs,
+                    error_score="raise",
+                )
                 split = result["test_score"]
-                row = {"name": name, "mean_score": float(np.mean(split)),
-                       "std_score": float(np.std(split)),
-                       "fit_time": float(np.sum(result["fit_time"]))}
+                row = {
+                    "name": name,
+                    "mean_score": float(np.mean(split)),
+                    "std_score": float(np.std(split)),
+                    "fit_time": float(np.sum(result["fit_time"])),
+                }
                 row.update({f"split{i}_score": float(s) for i, s in enumerate(split)})
                 rows.append(row)
             self.selected_by_ = "cv"
@@ -283,11 +294,13 @@ class ClassifierSelector(ClassifierMixin, BaseEstimator):
             )
         unknown = np.setdiff1d(np.unique(y_val), classes)
         if unknown.size:
-            raise ValueError(f"y_val has labels {unknown.tolist()} not seen in y "
-                             f"({classes.tolist()})")
+            raise ValueError(
+                f"y_val has labels {unknown.tolist()} not seen in y ({classes.tolist()})"
+            )
         if np.unique(y_val).size < 2:
-            raise ValueError("y_val holds a single class; AUC on the validation set needs both "
-                             "classes")
+            raise ValueError(
+                "y_val holds a single class; AUC on the validation set needs both classes"
+            )
         return X_val_fit, y_val
 
     # -- delegation ------------------------------------------------------------
@@ -376,4 +389,3 @@ class ClassifierSelector(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
-

@@ -32,22 +32,32 @@ def _cmd_demo(args) -> int:
 
     out = Path(args.out)
     if (out / "manifest.csv").exists():
-        print(f"error: {out / 'manifest.csv'} already exists; choose another --out",
-              file=sys.stderr)
+        print(
+            f"error: {out / 'manifest.csv'} already exists; choose another --out", file=sys.stderr
+        )
         return 2
     quiet = args.quiet
     if not quiet:
-        print(f"Generating the synthetic PTMC cohort ({args.n_patients} patients, "
-              f"{args.image_size} px) in {out} ...")
-    make_ptmc_cohort(n_patients=args.n_patients, image_size=args.image_size, out_dir=out,
-                     random_state=args.random_state)
+        print(
+            f"Generating the synthetic PTMC cohort ({args.n_patients} patients, "
+            f"{args.image_size} px) in {out} ..."
+        )
+    make_ptmc_cohort(
+        n_patients=args.n_patients,
+        image_size=args.image_size,
+        out_dir=out,
+        random_state=args.random_state,
+    )
     cohort = load_cohort(out / "manifest.csv")
     fuser = DualChannelFuser(image_size=min(args.image_size, 128), verbose=0 if quiet else 1)
     preview = cohort.head(8)
     fused = fuser.fit_transform(preview)
-    fig = plot_fused_pairs(fused, labels=preview["clnm"].tolist(),
-                           ids=preview["patient_id"].tolist(),
-                           channel_names=fuser.get_feature_names_out())
+    fig = plot_fused_pairs(
+        fused,
+        labels=preview["clnm"].tolist(),
+        ids=preview["patient_id"].tolist(),
+        channel_names=fuser.get_feature_names_out(),
+    )
     target = out / "fused_preview.png"
     fig.savefig(target, dpi=120)
     counts = cohort.groupby("cohort")["clnm"].agg(["size", "mean"])
@@ -94,7 +104,7 @@ def _cmd_study(args) -> int:
             overrides["verbose"] = 0
         if args.demo:
             base = StudyConfig.demo()
-            config = (StudyConfig.from_toml(args.config, base=base) if args.config else base)
+            config = StudyConfig.from_toml(args.config, base=base) if args.config else base
         else:
             base = StudyConfig.paper()
             config = StudyConfig.from_toml(args.config) if args.config else base
@@ -103,15 +113,22 @@ def _cmd_study(args) -> int:
             manifest = out / "cohort" / "manifest.csv"
             if manifest.exists():
                 if config.verbose:
-                    print(f"Using the synthetic cohort already in {manifest.parent}",
-                          file=sys.stderr)
+                    print(
+                        f"Using the synthetic cohort already in {manifest.parent}", file=sys.stderr
+                    )
             else:
                 if config.verbose:
-                    print(f"Generating the synthetic PTMC cohort ({args.n_patients} patients, "
-                          f"{args.image_size} px frames) in {manifest.parent} ...",
-                          file=sys.stderr)
-                make_ptmc_cohort(n_patients=args.n_patients, image_size=args.image_size,
-                                 out_dir=manifest.parent, random_state=args.random_state)
+                    print(
+                        f"Generating the synthetic PTMC cohort ({args.n_patients} patients, "
+                        f"{args.image_size} px frames) in {manifest.parent} ...",
+                        file=sys.stderr,
+                    )
+                make_ptmc_cohort(
+                    n_patients=args.n_patients,
+                    image_size=args.image_size,
+                    out_dir=manifest.parent,
+                    random_state=args.random_state,
+                )
             cohort = load_cohort(manifest)
         else:
             cohort = load_cohort(args.manifest)
@@ -149,17 +166,23 @@ def _cmd_predict(args) -> int:
         prob = proba[:, classes.index(1) if 1 in classes else -1]
     except (ModelFileError, CohortError, ValueError, FileNotFoundError) as err:
         return _error(str(err))
-    ids = (cohort[ID_COLUMN].to_numpy() if ID_COLUMN in cohort.columns
-           else np.arange(len(cohort)))
-    table = pd.DataFrame({ID_COLUMN: ids, "probability": prob,
-                          "risk_group": np.where(prob >= threshold, "high", "low"),
-                          "threshold": float(threshold)})
+    ids = cohort[ID_COLUMN].to_numpy() if ID_COLUMN in cohort.columns else np.arange(len(cohort))
+    table = pd.DataFrame(
+        {
+            ID_COLUMN: ids,
+            "probability": prob,
+            "risk_group": np.where(prob >= threshold, "high", "low"),
+            "threshold": float(threshold),
+        }
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(target, index=False)
     if not args.quiet:
         n_high = int((table["risk_group"] == "high").sum())
-        print(f"{len(table)} patients: {n_high} high risk, {len(table) - n_high} low risk "
-              f"(threshold {float(threshold):.3f}, model {info.get('name')}); wrote {target}")
+        print(
+            f"{len(table)} patients: {n_high} high risk, {len(table) - n_high} low risk "
+            f"(threshold {float(threshold):.3f}, model {info.get('name')}); wrote {target}"
+        )
     return 0
 
 
@@ -181,40 +204,65 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser(
-        "study", help="run the paper's five-model study; write tables, figures, models and "
-        "report.html",
+        "study",
+        help="run the paper's five-model study; write tables, figures, models and report.html",
         description="Fit Models 1-5 on the train cohort, choose classifiers on validation, "
         "evaluate on every cohort and write the results to --out. Re-running with the same "
-        "--out resumes: finished models are loaded, not refitted.")
+        "--out resumes: finished models are loaded, not refitted.",
+    )
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--demo", action="store_true",
-                        help="generate the synthetic cohort in OUT/cohort and use the "
-                        "CPU-friendly demo preset")
-    source.add_argument("--manifest", help="cohort manifest (.csv or .parquet) with a cohort "
-                        "column: train, validation, test")
-    p.add_argument("--config", help="TOML file of study settings (default: the paper's; with "
-                   "--demo: the demo preset)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override one setting, e.g. --set max_epochs=5 (repeatable)")
+    source.add_argument(
+        "--demo",
+        action="store_true",
+        help="generate the synthetic cohort in OUT/cohort and use the CPU-friendly demo preset",
+    )
+    source.add_argument(
+        "--manifest",
+        help="cohort manifest (.csv or .parquet) with a cohort column: train, validation, test",
+    )
+    p.add_argument(
+        "--config",
+        help="TOML file of study settings (default: the paper's; with --demo: the demo preset)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override one setting, e.g. --set max_epochs=5 (repeatable)",
+    )
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--no-resume", action="store_true",
-                   help="refit every model even when OUT/models holds finished ones")
-    p.add_argument("--n-patients", type=int, default=461, help="--demo: patients "
-                   "(default: %(default)s)")
-    p.add_argument("--image-size", type=int, default=128, help="--demo: side of the generated "
-                   "ultrasound frames in pixels (default: %(default)s)")
+    p.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="refit every model even when OUT/models holds finished ones",
+    )
+    p.add_argument(
+        "--n-patients", type=int, default=461, help="--demo: patients (default: %(default)s)"
+    )
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=128,
+        help="--demo: side of the generated ultrasound frames in pixels (default: %(default)s)",
+    )
     p.add_argument("--random-state", type=int, default=0, help="--demo: cohort seed")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_study)
 
     p = sub.add_parser("predict", help="predict CLNM probability and risk group of new patients")
     p.add_argument("--model", required=True, help="a saved model folder, e.g. DIR/models/combined")
-    p.add_argument("--manifest", required=True, help="manifest of the new patients (no label "
-                   "needed)")
-    p.add_argument("--out", required=True, help="CSV to write: patient_id, probability, "
-                   "risk_group, threshold")
-    p.add_argument("--threshold", type=float, help="probability threshold of the high-risk "
-                   "group (default: the model's, Youden on its training cohort)")
+    p.add_argument(
+        "--manifest", required=True, help="manifest of the new patients (no label needed)"
+    )
+    p.add_argument(
+        "--out", required=True, help="CSV to write: patient_id, probability, risk_group, threshold"
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help="probability threshold of the high-risk "
+        "group (default: the model's, Youden on its training cohort)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("-q", "--quiet", action="store_true")
     p.set_defaults(func=_cmd_predict)

@@ -150,8 +150,11 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
                             f"clinical column {var.name!r} has unknown category "
                             f"{sorted(set(column[bad].astype(str)))} in row(s) "
                             f"{_rows(X.index[bad])}; allowed: {list(var.categories)}"
-                            + ("" if fitting else
-                               " (or use ClinicalEncoder(handle_unknown='impute'))")
+                            + (
+                                ""
+                                if fitting
+                                else " (or use ClinicalEncoder(handle_unknown='impute'))"
+                            )
                         )
                     canonical = [np.nan if c is None else c for c in canonical]
                     empty = empty | bad
@@ -175,25 +178,69 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
         def fill(strategy):
             return [("impute", SimpleImputer(strategy=strategy))] if self.impute else []
 
-        numeric, binary, ordinal, onehot = (kind(k) for k in
-                                            ("numeric", "binary", "ordinal", "categorical"))
+        numeric, binary, ordinal, onehot = (
+            kind(k) for k in ("numeric", "binary", "ordinal", "categorical")
+        )
         # Category values are known from the schema, so no unknown value reaches
         # the encoders (``_normalise`` has already dealt with them).
         return ColumnTransformer(
             [
-                ("numeric", Pipeline([*fill("median"), ("identity", "passthrough")]),
-                 [v.name for v in numeric]),
-                ("binary", Pipeline([*fill("most_frequent"), ("encode", OneHotEncoder(
-                    categories=[list(v.categories) for v in binary], drop="first",
-                    sparse_output=False, dtype=np.float64))]),
-                 [v.name for v in binary]),
-                ("ordinal", Pipeline([*fill("most_frequent"), ("encode", OrdinalEncoder(
-                    categories=[list(v.categories) for v in ordinal], dtype=np.float64))]),
-                 [v.name for v in ordinal]),
-                ("onehot", Pipeline([*fill("most_frequent"), ("encode", OneHotEncoder(
-                    categories=[list(v.categories) for v in onehot], sparse_output=False,
-                    dtype=np.float64))]),
-                 [v.name for v in onehot]),
+                (
+                    "numeric",
+                    Pipeline([*fill("median"), ("identity", "passthrough")]),
+                    [v.name for v in numeric],
+                ),
+                (
+                    "binary",
+                    Pipeline(
+                        [
+                            *fill("most_frequent"),
+                            (
+                                "encode",
+                                OneHotEncoder(
+                                    categories=[list(v.categories) for v in binary],
+                                    drop="first",
+                                    sparse_output=False,
+                                    dtype=np.float64,
+                                ),
+                            ),
+                        ]
+                    ),
+                    [v.name for v in binary],
+                ),
+                (
+                    "ordinal",
+                    Pipeline(
+                        [
+                            *fill("most_frequent"),
+                            (
+                                "encode",
+                                OrdinalEncoder(
+                                    categories=[list(v.categories) for v in ordinal],
+                                    dtype=np.float64,
+                                ),
+                            ),
+                        ]
+                    ),
+                    [v.name for v in ordinal],
+                ),
+                (
+                    "onehot",
+                    Pipeline(
+                        [
+                            *fill("most_frequent"),
+                            (
+                                "encode",
+                                OneHotEncoder(
+                                    categories=[list(v.categories) for v in onehot],
+                                    sparse_output=False,
+                                    dtype=np.float64,
+                                ),
+                            ),
+                        ]
+                    ),
+                    [v.name for v in onehot],
+                ),
             ],
             remainder="drop",
             verbose_feature_names_out=False,

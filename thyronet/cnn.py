@@ -60,8 +60,14 @@ _FINITE_CHUNK_BYTES = 64 * 2**20
 # ---------------------------------------------------------------------------------------
 # input validation
 # ---------------------------------------------------------------------------------------
-def check_images(X, *, name: str = "X", n_channels: int | None = None,
-                 owner: str = "SkorchCNN", check_finite: bool = True) -> np.ndarray:
+def check_images(
+    X,
+    *,
+    name: str = "X",
+    n_channels: int | None = None,
+    owner: str = "SkorchCNN",
+    check_finite: bool = True,
+) -> np.ndarray:
     """Validate a batch of images ``(n_samples, n_channels, height, width)``.
 
     Arrays (``numpy.memmap`` included) are returned as they are, never copied or
@@ -99,54 +105,64 @@ def check_images(X, *, name: str = "X", n_channels: int | None = None,
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
     if scipy.sparse.issparse(X):
-        raise TypeError(f"{owner}: sparse input is not supported; {name} must be a dense "
-                        "array of images (n_samples, n_channels, height, width)")
+        raise TypeError(
+            f"{owner}: sparse input is not supported; {name} must be a dense "
+            "array of images (n_samples, n_channels, height, width)"
+        )
     if hasattr(X, "iloc") or hasattr(X, "columns"):
-        raise ValueError(f"{owner} needs images shaped (n_samples, n_channels, height, width), "
-                         f"e.g. the output of DualChannelFuser; {name} is a "
-                         f"{type(X).__name__}")
+        raise ValueError(
+            f"{owner} needs images shaped (n_samples, n_channels, height, width), "
+            f"e.g. the output of DualChannelFuser; {name} is a "
+            f"{type(X).__name__}"
+        )
     if not isinstance(X, np.ndarray):
         try:
             X = np.asarray(X)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{owner}: {name} cannot be read as an array of images: "
-                             f"{exc}") from exc
+            raise ValueError(
+                f"{owner}: {name} cannot be read as an array of images: {exc}"
+            ) from exc
     if X.dtype.kind == "c":
         raise ValueError(f"{owner}: Complex data not supported ({name} has dtype {X.dtype})")
     if X.dtype.kind not in "biuf":
         raise ValueError(f"{owner}: {name} must hold real numbers, got dtype {X.dtype}")
     if X.ndim != 4:
-        raise ValueError(f"{owner} needs images shaped (n_samples, n_channels, height, width), "
-                         f"e.g. the output of DualChannelFuser; {name} has shape {X.shape} "
-                         f"({X.ndim}-D)")
+        raise ValueError(
+            f"{owner} needs images shaped (n_samples, n_channels, height, width), "
+            f"e.g. the output of DualChannelFuser; {name} has shape {X.shape} "
+            f"({X.ndim}-D)"
+        )
     if X.shape[0] == 0:
-        raise ValueError(f"{owner}: {name} has 0 samples (shape {X.shape}); at least 1 "
-                         "is required")
+        raise ValueError(f"{owner}: {name} has 0 samples (shape {X.shape}); at least 1 is required")
     if min(X.shape[1:]) == 0:
-        raise ValueError(f"{owner}: {name} has an empty channel or spatial axis "
-                         f"(shape {X.shape})")
+        raise ValueError(f"{owner}: {name} has an empty channel or spatial axis (shape {X.shape})")
     if n_channels is not None and X.shape[1] != n_channels:
-        raise ValueError(f"{name} has {X.shape[1]} channel(s) but this {owner} was fitted "
-                         f"with {n_channels}; fuse the views with the same strategy as in fit")
+        raise ValueError(
+            f"{name} has {X.shape[1]} channel(s) but this {owner} was fitted "
+            f"with {n_channels}; fuse the views with the same strategy as in fit"
+        )
     if check_finite and X.dtype.kind == "f":
         per_sample = max(1, int(np.prod(X.shape[1:])) * X.dtype.itemsize)
         step = max(1, _FINITE_CHUNK_BYTES // per_sample)
         bad: list[int] = []
         for start in range(0, X.shape[0], step):
-            chunk = np.asarray(X[start:start + step])
+            chunk = np.asarray(X[start : start + step])
             ok = np.isfinite(chunk).reshape(len(chunk), -1).all(axis=1)
             if not ok.all():
                 bad.extend((start + np.flatnonzero(~ok)).tolist())
                 if len(bad) >= 10:
                     break
         if bad:
-            raise ValueError(f"{owner}: {name} contains NaN or infinite pixels in sample(s) "
-                             f"{bad[:10]}" + (" (first 10 shown)" if len(bad) >= 10 else ""))
+            raise ValueError(
+                f"{owner}: {name} contains NaN or infinite pixels in sample(s) "
+                f"{bad[:10]}" + (" (first 10 shown)" if len(bad) >= 10 else "")
+            )
     return X
 
 
-def check_binary_target(y, name: str = "y",
-                        owner: str = "SkorchCNN") -> tuple[np.ndarray, np.ndarray]:
+def check_binary_target(
+    y, name: str = "y", owner: str = "SkorchCNN"
+) -> tuple[np.ndarray, np.ndarray]:
     """Validate a binary target; return ``(classes, y as float32 0/1)``.
 
     Raises
@@ -165,11 +181,15 @@ def check_binary_target(y, name: str = "y",
     kind = type_of_target(y, input_name=name, raise_unknown=True)
     classes = np.unique(y)
     if len(classes) < 2:
-        raise ValueError(f"{name} has a single class ({classes[0]!r}); {owner} needs both "
-                         "classes of a binary target (only one class is present)")
+        raise ValueError(
+            f"{name} has a single class ({classes[0]!r}); {owner} needs both "
+            "classes of a binary target (only one class is present)"
+        )
     if kind != "binary":
-        raise ValueError(f"Only binary classification is supported. The type of the target is "
-                         f"{kind}: {name} has {len(classes)} classes ({list(classes)[:10]})")
+        raise ValueError(
+            f"Only binary classification is supported. The type of the target is "
+            f"{kind}: {name} has {len(classes)} classes ({list(classes)[:10]})"
+        )
     return classes, (y == classes[1]).astype(np.float32)
 
 
@@ -179,8 +199,7 @@ def resolve_device(device: str) -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but CUDA is not available; use device='auto' "
-                         "or 'cpu'")
+        raise ValueError(f"device={device!r} but CUDA is not available; use device='auto' or 'cpu'")
     return device
 
 
@@ -226,8 +245,12 @@ def _memmap_spec(X: np.ndarray) -> dict | None:
 
     base = np.frombuffer(X._mmap, dtype=np.uint8).ctypes.data
     start = X.offset - X.offset % mmap.ALLOCATIONGRANULARITY
-    return {"filename": X.filename, "dtype": X.dtype.str, "shape": X.shape,
-            "offset": int(X.ctypes.data - base + start)}
+    return {
+        "filename": X.filename,
+        "dtype": X.dtype.str,
+        "shape": X.shape,
+        "offset": int(X.ctypes.data - base + start),
+    }
 
 
 class ImageBatches(Dataset):
@@ -259,8 +282,13 @@ class ImageBatches(Dataset):
     ((2, 2, 4, 4), [0.0, 1.0])
     """
 
-    def __init__(self, X: np.ndarray, y: np.ndarray | None = None,
-                 indices: np.ndarray | None = None, keep_order: bool = False) -> None:
+    def __init__(
+        self,
+        X: np.ndarray,
+        y: np.ndarray | None = None,
+        indices: np.ndarray | None = None,
+        keep_order: bool = False,
+    ) -> None:
         self.X = X
         self.y = None if y is None else np.asarray(y, dtype=np.float32)
         self.indices = None if indices is None else np.asarray(indices, dtype=np.int64)
@@ -302,22 +330,36 @@ class ImageBatches(Dataset):
         spec = state.pop("_memmap", None)
         self.__dict__.update(state)
         if spec is not None:
-            self.X = np.memmap(spec["filename"], dtype=np.dtype(spec["dtype"]), mode="r",
-                               shape=tuple(spec["shape"]), offset=spec["offset"])
+            self.X = np.memmap(
+                spec["filename"],
+                dtype=np.dtype(spec["dtype"]),
+                mode="r",
+                shape=tuple(spec["shape"]),
+                offset=spec["offset"],
+            )
 
 
-def batch_loader(dataset: Dataset, batch_size: int = 32, shuffle: bool = False,
-                 num_workers: int = 0, pin_memory: bool = False,
-                 drop_singleton: bool = False) -> DataLoader:
+def batch_loader(
+    dataset: Dataset,
+    batch_size: int = 32,
+    shuffle: bool = False,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+    drop_singleton: bool = False,
+) -> DataLoader:
     """A DataLoader that asks ``dataset`` for whole batches (``dataset[indices]``).
 
     ``drop_singleton`` drops a last batch of one sample (BatchNorm cannot train on it).
     """
     sampler = RandomSampler(dataset) if shuffle else SequentialSampler(dataset)
     drop_last = bool(drop_singleton and len(dataset) > 1 and len(dataset) % batch_size == 1)
-    return DataLoader(dataset, batch_size=None,
-                      sampler=BatchSampler(sampler, batch_size, drop_last=drop_last),
-                      num_workers=num_workers, pin_memory=pin_memory)
+    return DataLoader(
+        dataset,
+        batch_size=None,
+        sampler=BatchSampler(sampler, batch_size, drop_last=drop_last),
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -387,11 +429,11 @@ class ImageAugment:
             zoom = 1.0 + uniform(self.scale)
             cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
             tx, ty = 2.0 * uniform(self.translate), 2.0 * uniform(self.translate)
-            theta = torch.stack([torch.stack([cos, -sin, tx], 1),
-                                 torch.stack([sin, cos, ty], 1)], 1)
+            theta = torch.stack(
+                [torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1
+            )
             grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-            x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border",
-                              align_corners=False)
+            x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
         if self.gamma > 0 or self.contrast > 0 or self.brightness > 0 or self.speckle > 0:
             lo = x.amin(dim=(1, 2, 3), keepdim=True)
             span = (x.amax(dim=(1, 2, 3), keepdim=True) - lo).clamp_min(1e-6)
@@ -488,8 +530,15 @@ class ThyroNet(NeuralNetBinaryClassifier):
         Those of :class:`skorch.NeuralNetBinaryClassifier`.
     """
 
-    def __init__(self, module, *args, augment=None, autocast: bool | torch.dtype = False,
-                 channels_last: bool = False, **kwargs) -> None:
+    def __init__(
+        self,
+        module,
+        *args,
+        augment=None,
+        autocast: bool | torch.dtype = False,
+        channels_last: bool = False,
+        **kwargs,
+    ) -> None:
         super().__init__(module, *args, **kwargs)
         self.augment = augment
         self.autocast = autocast
@@ -509,8 +558,9 @@ class ThyroNet(NeuralNetBinaryClassifier):
 
     def _autocast(self):
         dtype = self.autocast if isinstance(self.autocast, torch.dtype) else torch.bfloat16
-        return torch.autocast(device_type=torch.device(self.device).type, dtype=dtype,
-                              enabled=bool(self.autocast))
+        return torch.autocast(
+            device_type=torch.device(self.device).type, dtype=dtype, enabled=bool(self.autocast)
+        )
 
     def _backward(self, loss: torch.Tensor) -> None:
         loss.backward()
@@ -546,8 +596,9 @@ def _import_accelerate():
     try:
         import accelerate
     except ImportError as exc:
-        raise ImportError("SkorchCNN(accelerator=...) needs the accelerate package; "
-                          f"{_ACCELERATE_HINT}") from exc
+        raise ImportError(
+            f"SkorchCNN(accelerator=...) needs the accelerate package; {_ACCELERATE_HINT}"
+        ) from exc
     return accelerate
 
 
@@ -592,9 +643,12 @@ class AcceleratedThyroNet(AccelerateMixin, ThyroNet):
         if self._wrapped_with_accelerator:
             return self
         criteria = list(self._criteria)
-        plain = [name for name in criteria
-                 if isinstance(getattr(self, name + "_"), torch.nn.Module)
-                 and not any(p.requires_grad for p in getattr(self, name + "_").parameters())]
+        plain = [
+            name
+            for name in criteria
+            if isinstance(getattr(self, name + "_"), torch.nn.Module)
+            and not any(p.requires_grad for p in getattr(self, name + "_").parameters())
+        ]
         self._criteria = [name for name in criteria if name not in plain]
         try:
             super()._initialize_accelerator()
@@ -609,8 +663,13 @@ class AcceleratedThyroNet(AccelerateMixin, ThyroNet):
         # accelerate shards the batch_sampler of a DataLoader; the BatchSampler-as-sampler
         # of batch_loader is only handled on its multi-process path (accelerate 1.15)
         loader = ThyroNet.get_iterator(self, dataset, training=training)
-        loader = DataLoader(loader.dataset, batch_sampler=loader.sampler, collate_fn=_whole_batch,
-                            num_workers=loader.num_workers, pin_memory=loader.pin_memory)
+        loader = DataLoader(
+            loader.dataset,
+            batch_sampler=loader.sampler,
+            collate_fn=_whole_batch,
+            num_workers=loader.num_workers,
+            pin_memory=loader.pin_memory,
+        )
         return self.accelerator.prepare(loader)
 
     def _prepare(self, x) -> torch.Tensor:
@@ -639,13 +698,17 @@ class AcceleratedThyroNet(AccelerateMixin, ThyroNet):
             step = step_fn(batch, **fit_params)
             Xi, yi = batch
             if training:
-                local = torch.tensor([step["loss"].item() * len(yi), len(yi)],
-                                     dtype=torch.float64, device=accelerator.device)
+                local = torch.tensor(
+                    [step["loss"].item() * len(yi), len(yi)],
+                    dtype=torch.float64,
+                    device=accelerator.device,
+                )
                 total = accelerator.reduce(local, reduction="sum")
                 loss, size = float(total[0] / total[1]), int(total[1])
             else:
                 y_pred, y_true = accelerator.gather_for_metrics(
-                    (step["y_pred"].detach(), yi.to(accelerator.device)))
+                    (step["y_pred"].detach(), yi.to(accelerator.device))
+                )
                 with torch.no_grad():
                     all_loss = self.get_loss(y_pred, y_true, training=False)
                 step = {**step, "loss": all_loss, "y_pred": y_pred}
@@ -679,14 +742,21 @@ def _without_accelerator(net: AcceleratedThyroNet, device: str, datasets) -> Thy
     for name in ("_models", "_optimizers", "_dataloaders"):
         held = getattr(accelerator, name, None)
         if isinstance(held, list):
-            held[:] = [obj for obj in held
-                       if not any(obj is p for p in prepared)
-                       and not any(getattr(obj, "dataset", None) is d for d in datasets)]
+            held[:] = [
+                obj
+                for obj in held
+                if not any(obj is p for p in prepared)
+                and not any(getattr(obj, "dataset", None) is d for d in datasets)
+            ]
     mixed = str(accelerator.mixed_precision) if accelerator.native_amp else "no"
     plain = ThyroNet.__new__(ThyroNet)
-    plain.__dict__.update({k: v for k, v in vars(net).items()
-                           if k not in ("accelerator", "unwrap_after_train",
-                                        "_wrapped_with_accelerator")})
+    plain.__dict__.update(
+        {
+            k: v
+            for k, v in vars(net).items()
+            if k not in ("accelerator", "unwrap_after_train", "_wrapped_with_accelerator")
+        }
+    )
     plain.device = device
     plain.autocast = {"bf16": True, "fp16": torch.float16}.get(mixed, False)
     return plain
@@ -702,13 +772,18 @@ def _broadcast_seed(accelerator, seed: int) -> int:
 
 def _check_same_data(accelerator, X, y01, n_train: int, n_valid: int) -> None:
     """Fail on every process (instead of hanging) when the processes got different data."""
-    mine = torch.tensor([[len(X), *X.shape[1:], int(y01.sum()), n_train, n_valid]],
-                        dtype=torch.int64, device=accelerator.device)
+    mine = torch.tensor(
+        [[len(X), *X.shape[1:], int(y01.sum()), n_train, n_valid]],
+        dtype=torch.int64,
+        device=accelerator.device,
+    )
     every = accelerator.gather(mine).cpu()
     if not bool((every == every[0]).all()):
-        raise ValueError("every process must call SkorchCNN.fit with the same data; "
-                         "(n_samples, channels, height, width, positives, n_train, n_valid) "
-                         f"per process: {every.tolist()}")
+        raise ValueError(
+            "every process must call SkorchCNN.fit with the same data; "
+            "(n_samples, channels, height, width, positives, n_train, n_valid) "
+            f"per process: {every.tolist()}"
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -931,7 +1006,7 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         if deep:
             for prefix, attr in _NESTED.items():
                 values = getattr(self, attr, None)
-                for key, value in (values.items() if isinstance(values, dict) else ()):
+                for key, value in values.items() if isinstance(values, dict) else ():
                     params[f"{prefix}__{key}"] = value
         return params
 
@@ -954,8 +1029,9 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
             return super().__sklearn_clone__()
         params = self.get_params(deep=False)
         accelerator = params.pop("accelerator")
-        return type(self)(**{k: clone(v, safe=False) for k, v in params.items()},
-                          accelerator=accelerator)
+        return type(self)(
+            **{k: clone(v, safe=False) for k, v in params.items()}, accelerator=accelerator
+        )
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
@@ -996,28 +1072,37 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
             return None
         accelerate = _import_accelerate()
         if not isinstance(accelerator, accelerate.Accelerator):
-            raise TypeError(f"accelerator must be an accelerate.Accelerator, got "
-                            f"{type(accelerator).__name__}")
+            raise TypeError(
+                f"accelerator must be an accelerate.Accelerator, got {type(accelerator).__name__}"
+            )
         if self.device != "auto":
-            raise ValueError(f"device={self.device!r} cannot be combined with an accelerator, "
-                             f"which places the model itself (on {accelerator.device}); leave "
-                             "device='auto'")
+            raise ValueError(
+                f"device={self.device!r} cannot be combined with an accelerator, "
+                f"which places the model itself (on {accelerator.device}); leave "
+                "device='auto'"
+            )
         mixed = str(accelerator.mixed_precision)
         if self.precision not in ("auto", {"no": "fp32", "bf16": "bf16"}.get(mixed)):
-            raise ValueError(f"precision={self.precision!r} conflicts with the accelerator's "
-                             f"mixed_precision={mixed!r}; with an accelerator, mixed precision "
-                             "comes from Accelerator(mixed_precision=...): leave "
-                             "precision='auto'")
+            raise ValueError(
+                f"precision={self.precision!r} conflicts with the accelerator's "
+                f"mixed_precision={mixed!r}; with an accelerator, mixed precision "
+                "comes from Accelerator(mixed_precision=...): leave "
+                "precision='auto'"
+            )
         config = getattr(accelerator, "dataloader_config", None)
         if getattr(config, "split_batches", False) or not getattr(config, "even_batches", True):
-            raise ValueError("SkorchCNN needs the accelerator's default data loader settings "
-                             "(split_batches=False, even_batches=True): batch_size is per "
-                             "process and every process must run the same number of steps")
+            raise ValueError(
+                "SkorchCNN needs the accelerator's default data loader settings "
+                "(split_batches=False, even_batches=True): batch_size is per "
+                "process and every process must run the same number of steps"
+            )
         if accelerator.num_processes > 1 and self.freeze_epochs > 0:
-            raise ValueError(f"freeze_epochs={self.freeze_epochs} is not supported with "
-                             f"{accelerator.num_processes} processes: DistributedDataParallel "
-                             "needs a gradient for every parameter at every step; use "
-                             "freeze_epochs=0")
+            raise ValueError(
+                f"freeze_epochs={self.freeze_epochs} is not supported with "
+                f"{accelerator.num_processes} processes: DistributedDataParallel "
+                "needs a gradient for every parameter at every step; use "
+                "freeze_epochs=0"
+            )
         return accelerator
 
     def _resolve_device(self) -> str:
@@ -1026,15 +1111,28 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
             return resolve_device(self.device)
         return _accelerator_device(accelerator)
 
-    def _make_net(self, in_chans: int, device: str, *, callbacks=(), train_split=None,
-                  pos_weight: float | None = None, pretrained=None,
-                  accelerator=None) -> ThyroNet:
+    def _make_net(
+        self,
+        in_chans: int,
+        device: str,
+        *,
+        callbacks=(),
+        train_split=None,
+        pos_weight: float | None = None,
+        pretrained=None,
+        accelerator=None,
+    ) -> ThyroNet:
         name = self.optimizer if isinstance(self.optimizer, str) else None
         optimizer = _OPTIMIZERS[name] if name else self.optimizer
-        opt_kwargs = {**_OPTIMIZER_DEFAULTS.get(name or "", {}),
-                      "weight_decay": self.weight_decay, **(self.optimizer_kwargs or {})}
-        loader = {"num_workers": self.num_workers,
-                  "pin_memory": torch.device(device).type == "cuda"}
+        opt_kwargs = {
+            **_OPTIMIZER_DEFAULTS.get(name or "", {}),
+            "weight_decay": self.weight_decay,
+            **(self.optimizer_kwargs or {}),
+        }
+        loader = {
+            "num_workers": self.num_workers,
+            "pin_memory": torch.device(device).type == "cuda",
+        }
         augment = None
         if self.augment is True:
             augment = ImageAugment()
@@ -1054,7 +1152,8 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
                 # fit unwraps after the callbacks' on_train_end, so that EarlyStopping
                 # restores its best weights into the module they were taken from (DDP)
                 unwrap_after_train=False,
-                callbacks__print_log__sink=print if accelerator.is_main_process else _discard)
+                callbacks__print_log__sink=print if accelerator.is_main_process else _discard,
+            )
         return net_class(
             module=_build_net,
             module__backbone=self.backbone,
@@ -1141,27 +1240,33 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         elif self.validation_fraction is not None:
             try:
                 train_idx, valid_idx = train_test_split(
-                    np.arange(len(X)), test_size=self.validation_fraction, stratify=y01,
-                    random_state=seed)
+                    np.arange(len(X)),
+                    test_size=self.validation_fraction,
+                    stratify=y01,
+                    random_state=seed,
+                )
             except ValueError as exc:
                 raise ValueError(
                     f"cannot hold out a stratified validation_fraction="
                     f"{self.validation_fraction} of {len(X)} samples ({exc}); pass X_val and "
-                    "y_val, or validation_fraction=None with early_stopping=False") from exc
+                    "y_val, or validation_fraction=None with early_stopping=False"
+                ) from exc
             valid = ImageBatches(X, y01, valid_idx, keep_order=keep_order)
         if valid is None and self.early_stopping:
-            raise ValueError("early_stopping=True needs a validation set: set "
-                             "validation_fraction or pass X_val and y_val (or set "
-                             "early_stopping=False)")
+            raise ValueError(
+                "early_stopping=True needs a validation set: set "
+                "validation_fraction or pass X_val and y_val (or set "
+                "early_stopping=False)"
+            )
         if len(np.unique(y01[train_idx])) < 2:
             raise ValueError("the training part of y has a single class")
         if len(train_idx) < 2:
-            raise ValueError(f"SkorchCNN needs at least 2 training samples, got "
-                             f"{len(train_idx)}")
+            raise ValueError(f"SkorchCNN needs at least 2 training samples, got {len(train_idx)}")
         train = ImageBatches(X, y01, train_idx)
         if distributed:
-            _check_same_data(accelerator, X, y01, len(train_idx),
-                             0 if valid is None else len(valid))
+            _check_same_data(
+                accelerator, X, y01, len(train_idx), 0 if valid is None else len(valid)
+            )
 
         n_train = len(train_idx)
         n_batches = math.ceil(n_train / self.batch_size) - int(n_train % self.batch_size == 1)
@@ -1171,25 +1276,50 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
             n_batches = n_batches // n_proc + int(n_batches % n_proc > 0 and not dropped)
         callbacks: list = []
         if self.warmup_epochs > 0 or self.lr_schedule == "cosine":
-            callbacks.append(("lr_schedule", LRScheduler(
-                policy=LambdaLR, step_every="batch",
-                lr_lambda=WarmupCosine(self.warmup_epochs * n_batches,
-                                       self.max_epochs * n_batches,
-                                       cosine=self.lr_schedule == "cosine"))))
+            callbacks.append(
+                (
+                    "lr_schedule",
+                    LRScheduler(
+                        policy=LambdaLR,
+                        step_every="batch",
+                        lr_lambda=WarmupCosine(
+                            self.warmup_epochs * n_batches,
+                            self.max_epochs * n_batches,
+                            cosine=self.lr_schedule == "cosine",
+                        ),
+                    ),
+                )
+            )
         if self.freeze_epochs > 0:
             callbacks.append(("freeze_body", FreezeBody(self.freeze_epochs)))
         if valid is not None:
-            callbacks.append(("valid_auc", EpochScoring("roc_auc", lower_is_better=False,
-                                                        name="valid_auc")))
+            callbacks.append(
+                ("valid_auc", EpochScoring("roc_auc", lower_is_better=False, name="valid_auc"))
+            )
         if valid is not None and self.early_stopping:
-            callbacks.append(("early_stopping", EarlyStopping(
-                monitor="valid_auc", lower_is_better=False, patience=self.patience,
-                threshold=0.0, load_best=True)))
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        monitor="valid_auc",
+                        lower_is_better=False,
+                        patience=self.patience,
+                        threshold=0.0,
+                        load_best=True,
+                    ),
+                )
+            )
         if self.verbose and (accelerator is None or accelerator.is_main_process):
             # several processes: the bar counts this process's batches (known from epoch 2)
-            callbacks.append(("progress", ProgressBar(
-                batches_per_epoch="count" if distributed else "auto",
-                postfix_keys=["train_loss"])))
+            callbacks.append(
+                (
+                    "progress",
+                    ProgressBar(
+                        batches_per_epoch="count" if distributed else "auto",
+                        postfix_keys=["train_loss"],
+                    ),
+                )
+            )
         pos_weight = None
         if self.class_weight == "balanced":
             n_pos = float(y01[train_idx].sum())
@@ -1197,8 +1327,9 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         elif isinstance(self.class_weight, dict):
             unknown = sorted(set(self.class_weight) - set(classes.tolist()), key=str)
             if unknown:
-                raise ValueError(f"class_weight has labels {unknown} that are not in y "
-                                 f"({classes.tolist()})")
+                raise ValueError(
+                    f"class_weight has labels {unknown} that are not in y ({classes.tolist()})"
+                )
             w0, w1 = (float(self.class_weight.get(c, 1.0)) for c in classes.tolist())
             if w0 <= 0 or w1 <= 0:
                 raise ValueError(f"class_weight values must be > 0, got {self.class_weight}")
@@ -1207,9 +1338,14 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         devices = [torch.device(device).index or 0] if device.startswith("cuda") else []
         with torch.random.fork_rng(devices=devices), torch_threads(self.num_threads):
             torch.manual_seed(seed)
-            net = self._make_net(n_channels, device, callbacks=callbacks,
-                                 train_split=None if valid is None else FixedValidation(valid),
-                                 pos_weight=pos_weight, accelerator=accelerator)
+            net = self._make_net(
+                n_channels,
+                device,
+                callbacks=callbacks,
+                train_split=None if valid is None else FixedValidation(valid),
+                pos_weight=pos_weight,
+                accelerator=accelerator,
+            )
             if distributed:
                 # DDP gives every process the initial weights of process 0; each then
                 # draws its own augmentation (accelerate synchronises the shuffling)
@@ -1240,8 +1376,7 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
             self.best_epoch_ = None
         return self
 
-    def _initialize_untrained(self, n_channels: int, classes=(0, 1),
-                              pretrained=None) -> SkorchCNN:
+    def _initialize_untrained(self, n_channels: int, classes=(0, 1), pretrained=None) -> SkorchCNN:
         """Build the (pretrained) model without training, as a fitted estimator."""
         net, device = self._untrained_net(n_channels, pretrained)
         self._set_untrained(net, n_channels, device, classes)
@@ -1310,11 +1445,15 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self, "net_")
         path = Path(path)
-        state = {k: v.detach().cpu().contiguous()
-                 for k, v in self.net_.module_.model.state_dict().items()}
-        meta = {"thyronet.backbone": self.backbone_.name,
-                "thyronet.in_chans": str(self.n_features_in_),
-                "thyronet.classes": json.dumps(np.asarray(self.classes_).tolist())}
+        state = {
+            k: v.detach().cpu().contiguous()
+            for k, v in self.net_.module_.model.state_dict().items()
+        }
+        meta = {
+            "thyronet.backbone": self.backbone_.name,
+            "thyronet.in_chans": str(self.n_features_in_),
+            "thyronet.classes": json.dumps(np.asarray(self.classes_).tolist()),
+        }
         if path.suffix.lower() == ".safetensors":
             from safetensors.torch import save_file
 
@@ -1365,8 +1504,10 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         backbone = get_backbone(self.backbone)
         saved = meta.get("thyronet.backbone")
         if saved is not None and saved != backbone.name:
-            raise WeightsMismatchError(f"weights file {str(path)!r} was saved from backbone "
-                                       f"{saved!r}, but backbone={backbone.name!r}")
+            raise WeightsMismatchError(
+                f"weights file {str(path)!r} was saved from backbone "
+                f"{saved!r}, but backbone={backbone.name!r}"
+            )
         if "thyronet.in_chans" in meta:
             n_channels = int(meta["thyronet.in_chans"])
         else:
@@ -1379,8 +1520,9 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         model = net.module_.model
         problems = compare_state_dicts(state, model.state_dict())
         if problems:
-            raise WeightsMismatchError(f"weights file {str(path)!r} does not match backbone "
-                                       f"{backbone.name!r}; {problems}")
+            raise WeightsMismatchError(
+                f"weights file {str(path)!r} does not match backbone {backbone.name!r}; {problems}"
+            )
         model.load_state_dict(state)
         self._set_untrained(net, n_channels, device, classes)
         return self

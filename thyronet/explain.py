@@ -92,11 +92,17 @@ class GradCAMWarning(UserWarning):
 def _cam_class(method: str):
     import pytorch_grad_cam as pgc
 
-    classes = {"gradcam": pgc.GradCAM, "gradcam++": pgc.GradCAMPlusPlus,
-               "hirescam": pgc.HiResCAM, "xgradcam": pgc.XGradCAM, "layercam": pgc.LayerCAM}
+    classes = {
+        "gradcam": pgc.GradCAM,
+        "gradcam++": pgc.GradCAMPlusPlus,
+        "hirescam": pgc.HiResCAM,
+        "xgradcam": pgc.XGradCAM,
+        "layercam": pgc.LayerCAM,
+    }
     if method not in classes:
-        raise ValueError(f"unknown Grad-CAM method {method!r}; choose one of "
-                         f"{list(GRADCAM_METHODS)}")
+        raise ValueError(
+            f"unknown Grad-CAM method {method!r}; choose one of {list(GRADCAM_METHODS)}"
+        )
     return classes[method]
 
 
@@ -111,15 +117,18 @@ def _unwrap_cnn(step) -> SkorchCNN | None:
     if isinstance(step, DeepFeatureExtractor):
         cnn = getattr(step, "cnn_", None)
         if cnn is None:
-            raise NotFittedError("the DeepFeatureExtractor holding the CNN is not fitted; fit "
-                                 "the model before explaining it")
+            raise NotFittedError(
+                "the DeepFeatureExtractor holding the CNN is not fitted; fit "
+                "the model before explaining it"
+            )
         return cnn
     return None
 
 
 def _select_columns(X, columns):
-    if isinstance(columns, str) or (isinstance(columns, Sequence) and all(
-            isinstance(c, str) for c in columns)):
+    if isinstance(columns, str) or (
+        isinstance(columns, Sequence) and all(isinstance(c, str) for c in columns)
+    ):
         if not isinstance(X, pd.DataFrame):
             raise TypeError(f"the model selects columns {columns!r} by name; pass a DataFrame")
         return X[columns]
@@ -147,8 +156,9 @@ def _find_cnn(model) -> _CNNRoute | None:
             if cnn is not None:
                 head = model[:i] if i > 0 else None
                 fusers = [s for _, s in model.steps[:i] if isinstance(s, DualChannelFuser)]
-                return _CNNRoute(cnn, None if head is None else head.transform,
-                                 fusers[-1] if fusers else None)
+                return _CNNRoute(
+                    cnn, None if head is None else head.transform, fusers[-1] if fusers else None
+                )
             if isinstance(step, ColumnTransformer):
                 found = _find_cnn_in_columns(step, model[:i] if i > 0 else None)
                 if found is not None:
@@ -190,8 +200,10 @@ def _resolve_target_layer(cnn: SkorchCNN, target_layer: str | torch.nn.Module | 
         return name, module.model.get_submodule(name)
     except AttributeError:
         names = [n for n, _ in module.model.named_children()]
-        raise ValueError(f"the CNN (backbone {cnn.backbone_.name!r}) has no layer {name!r} "
-                         f"to target; its top-level layers are {names}") from None
+        raise ValueError(
+            f"the CNN (backbone {cnn.backbone_.name!r}) has no layer {name!r} "
+            f"to target; its top-level layers are {names}"
+        ) from None
 
 
 def _target_sign(cnn: SkorchCNN, target) -> int:
@@ -201,12 +213,22 @@ def _target_sign(cnn: SkorchCNN, target) -> int:
     classes = list(np.asarray(cnn.classes_).tolist())
     if target in classes:
         return 1 if classes.index(target) == 1 else -1
-    raise ValueError(f"target must be 'positive', 'negative' or a class label of the model "
-                     f"{classes}; got {target!r}")
+    raise ValueError(
+        f"target must be 'positive', 'negative' or a class label of the model "
+        f"{classes}; got {target!r}"
+    )
 
 
-def _run_cam(cnn: SkorchCNN, images, *, layer: torch.nn.Module, sign: int, method: str,
-             batch_size: int, verbose: bool) -> tuple[np.ndarray, np.ndarray]:
+def _run_cam(
+    cnn: SkorchCNN,
+    images,
+    *,
+    layer: torch.nn.Module,
+    sign: int,
+    method: str,
+    batch_size: int,
+    verbose: bool,
+) -> tuple[np.ndarray, np.ndarray]:
     """Heatmaps ``(n, H, W)`` and logits ``(n,)`` of ``images`` (batched)."""
     from pytorch_grad_cam.utils.model_targets import BinaryClassifierOutputTarget
 
@@ -222,20 +244,22 @@ def _run_cam(cnn: SkorchCNN, images, *, layer: torch.nn.Module, sign: int, metho
     cam = _cam_class(method)(model=module, target_layers=[layer])
     shapes: list[tuple[int, ...]] = []
     shapes_hook = layer.register_forward_hook(
-        lambda _m, _i, out: shapes.append(tuple(out.shape[2:])) if not shapes else None)
+        lambda _m, _i, out: shapes.append(tuple(out.shape[2:])) if not shapes else None
+    )
     try:
         with torch.enable_grad():
-            for start in tqdm(range(0, n, batch_size), desc="Grad-CAM", unit="batch",
-                              disable=not verbose):
-                batch = np.ascontiguousarray(images[start:start + batch_size],
-                                             dtype=np.float32)
+            for start in tqdm(
+                range(0, n, batch_size), desc="Grad-CAM", unit="batch", disable=not verbose
+            ):
+                batch = np.ascontiguousarray(images[start : start + batch_size], dtype=np.float32)
                 x = torch.from_numpy(batch).to(device)
                 # Gradients reach the target layer even if the body's weights are frozen.
                 x.requires_grad_(True)
                 out = cam(input_tensor=x, targets=[target] * len(x))
-                heatmaps[start:start + len(x)] = out
-                logits[start:start + len(x)] = cam.outputs.detach().float().reshape(
-                    len(x), -1)[:, 0].cpu().numpy()
+                heatmaps[start : start + len(x)] = out
+                logits[start : start + len(x)] = (
+                    cam.outputs.detach().float().reshape(len(x), -1)[:, 0].cpu().numpy()
+                )
     finally:
         shapes_hook.remove()
         cam.activations_and_grads.release()
@@ -246,12 +270,22 @@ def _run_cam(cnn: SkorchCNN, images, *, layer: torch.nn.Module, sign: int, metho
             f"the Grad-CAM target layer has a 1x1 activation map for {height}x{width} inputs "
             f"(backbone {cnn.backbone_.name!r}): the heatmaps carry no spatial information "
             "(they are all 0). Use larger images or an earlier target_layer.",
-            GradCAMWarning, stacklevel=3)
+            GradCAMWarning,
+            stacklevel=3,
+        )
     return np.clip(heatmaps, 0.0, 1.0, out=heatmaps), logits
 
 
-def gradcam(model, X, *, target="positive", target_layer: str | None = None,
-            method: str = "gradcam", batch_size: int = 16, verbose: bool = False) -> np.ndarray:
+def gradcam(
+    model,
+    X,
+    *,
+    target="positive",
+    target_layer: str | None = None,
+    method: str = "gradcam",
+    batch_size: int = 16,
+    verbose: bool = False,
+) -> np.ndarray:
     """Grad-CAM heatmaps of a fitted CNN (or a model holding one) for the rows of ``X``.
 
     Parameters
@@ -304,8 +338,9 @@ def gradcam(model, X, *, target="positive", target_layer: str | None = None,
     >>> heat.shape, heat.dtype, bool(heat.min() >= 0 and heat.max() <= 1)
     ((8, 64, 64), dtype('float32'), True)
     """
-    return GradCAMExplainer(model, target_layer=target_layer, method=method,
-                            batch_size=batch_size, verbose=verbose).heatmaps(X, target=target)
+    return GradCAMExplainer(
+        model, target_layer=target_layer, method=method, batch_size=batch_size, verbose=verbose
+    ).heatmaps(X, target=target)
 
 
 @dataclass(frozen=True)
@@ -390,13 +425,21 @@ class GradCAMExplainer:
     ((3, 64, 64), (3, 2, 64, 64), ('longitudinal', 'transverse'))
     """
 
-    def __init__(self, model, *, target_layer: str | None = None, method: str = "gradcam",
-                 batch_size: int = 16, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        model,
+        *,
+        target_layer: str | None = None,
+        method: str = "gradcam",
+        batch_size: int = 16,
+        verbose: bool = False,
+    ) -> None:
         route = _find_cnn(model)
         if route is None:
             raise TypeError(
                 "Grad-CAM needs a fitted SkorchCNN or a model holding one (a make_dl_model() "
-                f"or make_combined_model() pipeline); got {type(model).__name__}")
+                f"or make_combined_model() pipeline); got {type(model).__name__}"
+            )
         check_is_fitted(route.cnn, "net_")
         _cam_class(method)  # an unknown method fails here
         if not isinstance(batch_size, Integral) or batch_size < 1:
@@ -405,8 +448,7 @@ class GradCAMExplainer:
         self.cnn = route.cnn
         self.fuser = route.fuser
         self._preprocess = route.preprocess
-        self.target_layer_name, self.target_layer = _resolve_target_layer(route.cnn,
-                                                                          target_layer)
+        self.target_layer_name, self.target_layer = _resolve_target_layer(route.cnn, target_layer)
         self.method = method
         self.batch_size = int(batch_size)
         self.verbose = verbose
@@ -419,9 +461,15 @@ class GradCAMExplainer:
     def _compute(self, X, target) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         sign = _target_sign(self.cnn, target)
         images = self.images(X)
-        heat, logits = _run_cam(self.cnn, images, layer=self.target_layer, sign=sign,
-                                method=self.method, batch_size=self.batch_size,
-                                verbose=self.verbose)
+        heat, logits = _run_cam(
+            self.cnn,
+            images,
+            layer=self.target_layer,
+            sign=sign,
+            method=self.method,
+            batch_size=self.batch_size,
+            verbose=self.verbose,
+        )
         return images, heat, logits
 
     def heatmaps(self, X, *, target="positive") -> np.ndarray:
@@ -450,15 +498,25 @@ class GradCAMExplainer:
         view_heat = _heatmap_per_view(heat, views.shape[-2:], used, len(names))
         proba = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
         sign = _target_sign(self.cnn, target)
-        return GradCAMResult(heat, views, names, view_heat, proba,
-                             "positive" if sign > 0 else "negative", self.target_layer_name)
+        return GradCAMResult(
+            heat,
+            views,
+            names,
+            view_heat,
+            proba,
+            "positive" if sign > 0 else "negative",
+            self.target_layer_name,
+        )
 
     def _views(self, X, images: np.ndarray) -> tuple[np.ndarray, tuple[str, ...], list[int]]:
         """View images for display, their names and the indices of the views the model uses."""
         if self.fuser is None:
             n_channels = images.shape[1]
-            names = (tuple(VIEW_COLUMNS) if n_channels == len(VIEW_COLUMNS)
-                     else tuple(f"channel {k}" for k in range(n_channels)))
+            names = (
+                tuple(VIEW_COLUMNS)
+                if n_channels == len(VIEW_COLUMNS)
+                else tuple(f"channel {k}" for k in range(n_channels))
+            )
             return np.asarray(images, dtype=np.float32), names, list(range(n_channels))
         fuser = self.fuser
         names = tuple(fuser.views)
@@ -474,8 +532,9 @@ class GradCAMExplainer:
         return views, names, used
 
 
-def _heatmap_per_view(heat: np.ndarray, view_shape: tuple[int, int], used: list[int],
-                      n_views: int) -> np.ndarray:
+def _heatmap_per_view(
+    heat: np.ndarray, view_shape: tuple[int, int], used: list[int], n_views: int
+) -> np.ndarray:
     """Lay a heatmap over the CNN's input on each view it comes from (NaN elsewhere)."""
     n = heat.shape[0]
     size_h, size_w = view_shape
@@ -485,13 +544,16 @@ def _heatmap_per_view(heat: np.ndarray, view_shape: tuple[int, int], used: list[
     if (h, w) == (size_h, size_w):
         parts = [heat] * k
     elif k > 1 and (h, w) == (size_h, k * size_w):  # views side by side (mosaic)
-        parts = [heat[:, :, j * size_w:(j + 1) * size_w] for j in range(k)]
+        parts = [heat[:, :, j * size_w : (j + 1) * size_w] for j in range(k)]
     elif k > 1 and (h, w) == (k * size_h, size_w):  # views stacked vertically
-        parts = [heat[:, j * size_h:(j + 1) * size_h] for j in range(k)]
+        parts = [heat[:, j * size_h : (j + 1) * size_h] for j in range(k)]
     else:  # another geometry: resize onto each view
         resized = torch.nn.functional.interpolate(
-            torch.from_numpy(np.ascontiguousarray(heat))[:, None], size=(size_h, size_w),
-            mode="bilinear", align_corners=False)[:, 0].numpy()
+            torch.from_numpy(np.ascontiguousarray(heat))[:, None],
+            size=(size_h, size_w),
+            mode="bilinear",
+            align_corners=False,
+        )[:, 0].numpy()
         parts = [resized] * k
     for j, part in zip(used, parts, strict=True):
         out[:, j] = part
@@ -519,8 +581,7 @@ def _overlay(ax, image: np.ndarray, heat: np.ndarray | None, *, alpha: float, cm
     return mappable
 
 
-def _draw_row(axes, result: GradCAMResult, i: int, *, alpha: float, cmap: str,
-              titles: bool):
+def _draw_row(axes, result: GradCAMResult, i: int, *, alpha: float, cmap: str, titles: bool):
     names = result.view_names
     mappable = None
     for j, name in enumerate(names):
@@ -530,8 +591,16 @@ def _draw_row(axes, result: GradCAMResult, i: int, *, alpha: float, cmap: str,
         m = _overlay(ax, result.views[i, j], heat, alpha=alpha, cmap=cmap)
         mappable = m or mappable
         if m is None:
-            ax.text(0.5, 0.5, "view not used\nby this model", ha="center", va="center",
-                    transform=ax.transAxes, color="white", fontsize=8)
+            ax.text(
+                0.5,
+                0.5,
+                "view not used\nby this model",
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                color="white",
+                fontsize=8,
+            )
         if titles:
             axes[j].set_title(f"{name.capitalize()} ROI", fontsize=9)
             ax.set_title(f"Grad-CAM: {name}", fontsize=9)
@@ -559,9 +628,18 @@ def _check_lengths(result: GradCAMResult, labels, ids) -> None:
             raise ValueError(f"{name} has {len(seq)} entries for {len(result)} patients")
 
 
-def plot_gradcam(model_or_result, X=None, *, index: int = 0, target="positive",
-                 target_layer: str | None = None, label=None, patient_id=None,
-                 alpha: float = 0.45, cmap: str = "jet"):
+def plot_gradcam(
+    model_or_result,
+    X=None,
+    *,
+    index: int = 0,
+    target="positive",
+    target_layer: str | None = None,
+    label=None,
+    patient_id=None,
+    alpha: float = 0.45,
+    cmap: str = "jet",
+):
     """One patient in the paper's Figure 3 layout: each view's ROI, then the heatmap on each.
 
     With the two views: longitudinal ROI | transverse ROI | Grad-CAM on the
@@ -615,18 +693,30 @@ def plot_gradcam(model_or_result, X=None, *, index: int = 0, target="positive",
     fig = Figure(figsize=(2.4 * 2 * n_views + 0.6, 2.9), layout="constrained")
     axes = fig.subplots(1, 2 * n_views, squeeze=False)[0]
     mappable = _draw_row(axes, result, index, alpha=alpha, cmap=cmap, titles=True)
-    title = _row_label(result, index, None if label is None else [label] * len(result),
-                       None if patient_id is None else [patient_id] * len(result))
+    title = _row_label(
+        result,
+        index,
+        None if label is None else [label] * len(result),
+        None if patient_id is None else [patient_id] * len(result),
+    )
     fig.suptitle(title.replace("\n", "  |  ") + f"  |  target: {result.target}", fontsize=10)
     if mappable is not None:
         fig.colorbar(mappable, ax=list(axes[n_views:]), shrink=0.8, label="Grad-CAM")
     return fig
 
 
-def plot_gradcam_gallery(model_or_result, X=None, *, labels: Sequence | None = None,
-                         ids: Sequence | None = None, max_patients: int = 8, target="positive",
-                         target_layer: str | None = None, alpha: float = 0.45,
-                         cmap: str = "jet"):
+def plot_gradcam_gallery(
+    model_or_result,
+    X=None,
+    *,
+    labels: Sequence | None = None,
+    ids: Sequence | None = None,
+    max_patients: int = 8,
+    target="positive",
+    target_layer: str | None = None,
+    alpha: float = 0.45,
+    cmap: str = "jet",
+):
     """Several patients in the Figure 3 layout, one row each.
 
     Parameters
@@ -673,8 +763,7 @@ def plot_gradcam_gallery(model_or_result, X=None, *, labels: Sequence | None = N
     if X is not None and not isinstance(model_or_result, GradCAMResult):
         if len(X) == 0:
             raise ValueError("X has no patients to show")
-        X = X.iloc[:max_patients] if isinstance(X, pd.DataFrame) else np.asarray(X)[
-            :max_patients]
+        X = X.iloc[:max_patients] if isinstance(X, pd.DataFrame) else np.asarray(X)[:max_patients]
         labels = None if labels is None else list(labels)[:max_patients]
         ids = None if ids is None else list(ids)[:max_patients]
     result = _as_result(model_or_result, X, target, target_layer)
@@ -689,8 +778,7 @@ def plot_gradcam_gallery(model_or_result, X=None, *, labels: Sequence | None = N
         mappable = m or mappable
         axes[i, 0].set_ylabel(_row_label(result, i, labels, ids), fontsize=8)
     if mappable is not None:
-        fig.colorbar(mappable, ax=axes[:, n_views:].ravel().tolist(), shrink=0.6,
-                     label="Grad-CAM")
+        fig.colorbar(mappable, ax=axes[:, n_views:].ravel().tolist(), shrink=0.6, label="Grad-CAM")
     fig.suptitle(f"Grad-CAM ({result.target} class, layer {result.layer})", fontsize=10)
     return fig
 
@@ -702,8 +790,11 @@ def _import_shap():
     with warnings.catch_warnings():
         # shap's colour maps use Colormap.set_bad/set_over/set_under, which
         # matplotlib >= 3.11 marks as pending deprecation; harmless.
-        warnings.filterwarnings("ignore", message=r"The set_(bad|over|under) function",
-                                category=PendingDeprecationWarning)
+        warnings.filterwarnings(
+            "ignore",
+            message=r"The set_(bad|over|under) function",
+            category=PendingDeprecationWarning,
+        )
         import shap
     return shap
 
@@ -720,8 +811,15 @@ def _tree_model(clf) -> bool:
     )
     from sklearn.tree import DecisionTreeClassifier
 
-    if isinstance(clf, (DecisionTreeClassifier, RandomForestClassifier, ExtraTreesClassifier,
-                        GradientBoostingClassifier)):
+    if isinstance(
+        clf,
+        (
+            DecisionTreeClassifier,
+            RandomForestClassifier,
+            ExtraTreesClassifier,
+            GradientBoostingClassifier,
+        ),
+    ):
         return True
     return type(clf).__module__.split(".")[0] in ("lightgbm", "xgboost", "catboost")
 
@@ -730,8 +828,12 @@ def _linear_model(clf) -> bool:
     from sklearn.linear_model._base import LinearClassifierMixin
 
     coef = getattr(clf, "coef_", None)
-    return (isinstance(clf, LinearClassifierMixin) and coef is not None
-            and np.ndim(coef) == 2 and np.shape(coef)[0] == 1)
+    return (
+        isinstance(clf, LinearClassifierMixin)
+        and coef is not None
+        and np.ndim(coef) == 2
+        and np.shape(coef)[0] == 1
+    )
 
 
 def _classifier_of(final) -> tuple[Any, str]:
@@ -835,19 +937,26 @@ class ShapExplainer:
     (5, 4)
     """
 
-    def __init__(self, model, background, *, algorithm: str = "auto",
-                 feature_names: Sequence[str] | None = None, max_background: int = 100,
-                 max_evals: int | str = "auto", random_state: int = 0,
-                 verbose: bool = False) -> None:
+    def __init__(
+        self,
+        model,
+        background,
+        *,
+        algorithm: str = "auto",
+        feature_names: Sequence[str] | None = None,
+        max_background: int = 100,
+        max_evals: int | str = "auto",
+        random_state: int = 0,
+        verbose: bool = False,
+    ) -> None:
         if algorithm not in SHAP_ALGORITHMS:
-            raise ValueError(f"unknown SHAP algorithm {algorithm!r}; choose one of "
-                             f"{list(SHAP_ALGORITHMS)}")
+            raise ValueError(
+                f"unknown SHAP algorithm {algorithm!r}; choose one of {list(SHAP_ALGORITHMS)}"
+            )
         if not isinstance(max_background, Integral) or max_background < 1:
-            raise ValueError(f"max_background must be a positive integer, got "
-                             f"{max_background!r}")
+            raise ValueError(f"max_background must be a positive integer, got {max_background!r}")
         if not (max_evals == "auto" or (isinstance(max_evals, Integral) and max_evals > 0)):
-            raise ValueError(f"max_evals must be 'auto' or a positive integer, got "
-                             f"{max_evals!r}")
+            raise ValueError(f"max_evals must be 'auto' or a positive integer, got {max_evals!r}")
         self.model = model
         if isinstance(model, Pipeline):
             final = model.steps[-1][1]
@@ -855,13 +964,17 @@ class ShapExplainer:
         else:
             final, self._head = model, None
         if not hasattr(final, "predict_proba"):
-            raise TypeError(f"SHAP explains a classifier with predict_proba; the model ends in "
-                            f"{type(final).__name__}")
+            raise TypeError(
+                f"SHAP explains a classifier with predict_proba; the model ends in "
+                f"{type(final).__name__}"
+            )
         self.classifier, self.classifier_name = _classifier_of(final)
         classes = getattr(self.classifier, "classes_", None)
         if classes is None or len(classes) != 2:
-            raise ValueError("SHAP explanations here are for binary classifiers; the classifier "
-                             f"has classes {None if classes is None else list(classes)}")
+            raise ValueError(
+                "SHAP explanations here are for binary classifiers; the classifier "
+                f"has classes {None if classes is None else list(classes)}"
+            )
         self.classes_ = np.asarray(classes)
         self._columns = getattr(self.classifier, "feature_names_in_", None)
         features = self.transform(background)
@@ -870,8 +983,7 @@ class ShapExplainer:
         self.feature_names = self._feature_names(final, feature_names, features.shape[1])
         rng = np.random.default_rng(random_state)
         if len(features) > max_background:
-            features = features[np.sort(rng.choice(len(features), max_background,
-                                                   replace=False))]
+            features = features[np.sort(rng.choice(len(features), max_background, replace=False))]
         self.background = features
         self.random_state = random_state
         self.verbose = verbose
@@ -894,8 +1006,9 @@ class ShapExplainer:
         if names is None:
             names = np.asarray([f"x{k}" for k in range(n_features)], dtype=object)
         if len(names) != n_features:
-            raise ValueError(f"{len(names)} feature names for {n_features} features reaching "
-                             "the classifier")
+            raise ValueError(
+                f"{len(names)} feature names for {n_features} features reaching the classifier"
+            )
         return np.asarray([str(n) for n in names], dtype=object)
 
     def transform(self, X) -> np.ndarray:
@@ -903,9 +1016,11 @@ class ShapExplainer:
         features = X if self._head is None else self._head.transform(X)
         features = np.asarray(features, dtype=np.float64)
         if features.ndim != 2:
-            raise ValueError(f"SHAP explains tabular classifiers, whose input is 2-D; this "
-                             f"model's classifier takes shape {features.shape} (for a CNN, "
-                             "use Grad-CAM: thyronet.explain.gradcam)")
+            raise ValueError(
+                f"SHAP explains tabular classifiers, whose input is 2-D; this "
+                f"model's classifier takes shape {features.shape} (for a CNN, "
+                "use Grad-CAM: thyronet.explain.gradcam)"
+            )
         return features
 
     def _frame(self, features: np.ndarray):
@@ -952,20 +1067,23 @@ class ShapExplainer:
             try:
                 explainer = shap.TreeExplainer(clf)
             except Exception as exc:
-                raise ValueError(f"shap's TreeExplainer cannot explain the classifier "
-                                 f"{self.classifier_name!r} ({type(clf).__name__}): {exc}; use "
-                                 "algorithm='permutation'") from exc
+                raise ValueError(
+                    f"shap's TreeExplainer cannot explain the classifier "
+                    f"{self.classifier_name!r} ({type(clf).__name__}): {exc}; use "
+                    "algorithm='permutation'"
+                ) from exc
             tree_output = getattr(explainer.model, "tree_output", "log_odds")
             return explainer, ("probability" if tree_output == "probability" else "log-odds")
         if self.kind == "linear":
             if not _linear_model(clf):
-                raise ValueError(f"algorithm='linear' needs a binary linear classifier (coef_ "
-                                 f"of one row); {self.classifier_name!r} is "
-                                 f"{type(clf).__name__}; use algorithm='permutation'")
+                raise ValueError(
+                    f"algorithm='linear' needs a binary linear classifier (coef_ "
+                    f"of one row); {self.classifier_name!r} is "
+                    f"{type(clf).__name__}; use algorithm='permutation'"
+                )
             coef = np.asarray(clf.coef_, dtype=np.float64)[0]
             intercept = float(np.ravel(clf.intercept_)[0])
-            masker = shap.maskers.Independent(self.background,
-                                              max_samples=len(self.background))
+            masker = shap.maskers.Independent(self.background, max_samples=len(self.background))
             return shap.LinearExplainer((coef, intercept), masker), "log-odds"
 
         def f(features: np.ndarray) -> np.ndarray:
@@ -995,8 +1113,10 @@ class ShapExplainer:
         shap = _import_shap()
         features = np.asarray(X, dtype=np.float64) if transformed else self.transform(X)
         if features.ndim != 2 or features.shape[1] != len(self.feature_names):
-            raise ValueError(f"expected {len(self.feature_names)} classifier features; got "
-                             f"shape {features.shape}")
+            raise ValueError(
+                f"expected {len(self.feature_names)} classifier features; got "
+                f"shape {features.shape}"
+            )
         if self.kind == "tree":
             raw = self.explainer(self._frame(features), check_additivity=True)
             values = np.asarray(raw.values, dtype=np.float64)
@@ -1007,18 +1127,26 @@ class ShapExplainer:
         elif self.kind == "linear":
             raw = self.explainer(features)
             values = np.asarray(raw.values, dtype=np.float64)
-            base = np.broadcast_to(np.asarray(raw.base_values, dtype=np.float64).reshape(-1),
-                                   (len(features),)).copy()
+            base = np.broadcast_to(
+                np.asarray(raw.base_values, dtype=np.float64).reshape(-1), (len(features),)
+            ).copy()
         else:
             p = features.shape[1]
-            evals = (10 * (2 * p + 1) if self.max_evals == "auto"
-                     else max(int(self.max_evals), 2 * p + 1))
+            evals = (
+                10 * (2 * p + 1)
+                if self.max_evals == "auto"
+                else max(int(self.max_evals), 2 * p + 1)
+            )
             raw = self.explainer(features, max_evals=evals, silent=not self.verbose)
             values = np.asarray(raw.values, dtype=np.float64)
             base = np.asarray(raw.base_values, dtype=np.float64).reshape(-1)
-        return shap.Explanation(values=values, base_values=base, data=features,
-                                display_data=self._display_data(features),
-                                feature_names=list(self.feature_names))
+        return shap.Explanation(
+            values=values,
+            base_values=base,
+            data=features,
+            display_data=self._display_data(features),
+            feature_names=list(self.feature_names),
+        )
 
     def _display_data(self, features: np.ndarray) -> np.ndarray | None:
         """Features before standardisation, when a scaler followed only by selectors
@@ -1030,21 +1158,28 @@ class ShapExplainer:
             return None
         steps = [s for _, s in self._head.steps if s not in (None, "passthrough")]
         scalers = [i for i, s in enumerate(steps) if isinstance(s, StandardScaler)]
-        if not scalers or not all(isinstance(s, SelectorMixin)
-                                  for s in steps[scalers[-1] + 1:]):
+        if not scalers or not all(isinstance(s, SelectorMixin) for s in steps[scalers[-1] + 1 :]):
             return None
         scaler = steps[scalers[-1]]
         index = np.arange(scaler.n_features_in_)
-        for selector in steps[scalers[-1] + 1:]:
+        for selector in steps[scalers[-1] + 1 :]:
             index = index[selector.get_support()]
         scale = scaler.scale_[index] if scaler.scale_ is not None else 1.0
         mean = scaler.mean_[index] if scaler.mean_ is not None else 0.0
         return features * scale + mean
 
 
-def shap_explain(model, X, *, background=None, algorithm: str = "auto",
-                 max_background: int = 100, max_evals: int | str = "auto",
-                 random_state: int = 0, verbose: bool = False):
+def shap_explain(
+    model,
+    X,
+    *,
+    background=None,
+    algorithm: str = "auto",
+    max_background: int = 100,
+    max_evals: int | str = "auto",
+    random_state: int = 0,
+    verbose: bool = False,
+):
     """SHAP values of a fitted combined (or clinical) model for the rows of ``X``.
 
     Parameters
@@ -1081,9 +1216,15 @@ def shap_explain(model, X, *, background=None, algorithm: str = "auto",
     >>> explanation.values.shape, explanation.feature_names
     ((4, 3), ['x0', 'x1', 'x2'])
     """
-    explainer = ShapExplainer(model, X if background is None else background,
-                              algorithm=algorithm, max_background=max_background,
-                              max_evals=max_evals, random_state=random_state, verbose=verbose)
+    explainer = ShapExplainer(
+        model,
+        X if background is None else background,
+        algorithm=algorithm,
+        max_background=max_background,
+        max_evals=max_evals,
+        random_state=random_state,
+        verbose=verbose,
+    )
     return explainer(X)
 
 
@@ -1106,12 +1247,15 @@ def _finish(fig, xlabel: str | None = None):
 def _check_explanation(explanation, *, single: bool = False):
     shap = _import_shap()
     if not isinstance(explanation, shap.Explanation):
-        raise TypeError(f"expected a shap.Explanation (from shap_explain); got "
-                        f"{type(explanation).__name__}")
+        raise TypeError(
+            f"expected a shap.Explanation (from shap_explain); got {type(explanation).__name__}"
+        )
     ndim = np.ndim(explanation.values)
     if ndim != (1 if single else 2):
-        raise ValueError(f"expected a {'single-row' if single else 'multi-row'} explanation "
-                         f"with 2-D values; got values of shape {np.shape(explanation.values)}")
+        raise ValueError(
+            f"expected a {'single-row' if single else 'multi-row'} explanation "
+            f"with 2-D values; got values of shape {np.shape(explanation.values)}"
+        )
     return shap
 
 
@@ -1149,8 +1293,7 @@ def plot_shap_summary(explanation, *, max_display: int = 20):
     n = min(max_display, np.shape(explanation.values)[1])
     fig = _new_pyplot_figure(8.0, 0.4 * n + 1.6)
     ax = fig.add_subplot()
-    shap.plots.beeswarm(explanation, max_display=max_display, ax=ax, show=False,
-                        plot_size=None)
+    shap.plots.beeswarm(explanation, max_display=max_display, ax=ax, show=False, plot_size=None)
     ax.set_title("SHAP summary", fontsize=11)
     return _finish(fig, _value_label())
 
@@ -1214,8 +1357,9 @@ def plot_shap_waterfall(explanation, index: int = 0, *, max_display: int = 15):
     """
     shap = _import_shap()
     if not isinstance(explanation, shap.Explanation):
-        raise TypeError(f"expected a shap.Explanation (from shap_explain); got "
-                        f"{type(explanation).__name__}")
+        raise TypeError(
+            f"expected a shap.Explanation (from shap_explain); got {type(explanation).__name__}"
+        )
     if np.ndim(explanation.values) == 2:
         n = np.shape(explanation.values)[0]
         if not -n <= index < n:

@@ -202,8 +202,9 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
             try:
                 check_is_fitted(cnn, "net_")
             except NotFittedError as exc:
-                raise NotFittedError("prefit=True but the cnn is not fitted; fit it first or "
-                                     "use prefit=False") from exc
+                raise NotFittedError(
+                    "prefit=True but the cnn is not fitted; fit it first or use prefit=False"
+                ) from exc
             check_images(X, n_channels=cnn.n_features_in_, owner="DeepFeatureExtractor")
             self.cnn_ = cnn
         elif not self.fine_tune:
@@ -211,9 +212,11 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
             self.cnn_ = clone(cnn)._initialize_untrained(X.shape[1])
         else:
             if y is None:
-                raise ValueError("DeepFeatureExtractor requires y to be passed, but the target y "
-                                 "is None (fine_tune=True trains the CNN; use prefit=True or "
-                                 "fine_tune=False to extract without labels)")
+                raise ValueError(
+                    "DeepFeatureExtractor requires y to be passed, but the target y "
+                    "is None (fine_tune=True trains the CNN; use prefit=True or "
+                    "fine_tune=False to extract without labels)"
+                )
             # structure only here: SkorchCNN.fit scans the pixels for NaN/inf
             X = check_images(X, owner="DeepFeatureExtractor", check_finite=False)
             self.cnn_ = clone(cnn).fit(X, y, **fit_params)
@@ -249,16 +252,22 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
         if self.channels_last:
             module.to(memory_format=torch.channels_last)
         batch_size = min(self.batch_size or self.cnn_.batch_size, len(X))
-        loader = batch_loader(ImageBatches(X), batch_size=batch_size,
-                              num_workers=self.cnn_.num_workers,
-                              pin_memory=device.type == "cuda")
+        loader = batch_loader(
+            ImageBatches(X),
+            batch_size=batch_size,
+            num_workers=self.cnn_.num_workers,
+            pin_memory=device.type == "cuda",
+        )
         forward = self._compiled(module, precision) if self.compile else module.forward_features
         out = np.empty((len(X), self.feature_dim_), dtype=np.float32)
         start = 0
         bar = tqdm(loader, desc="deep features", unit="batch", disable=not self.verbose)
-        with torch.inference_mode(), torch.autocast(device_type=device.type,
-                                                    dtype=torch.bfloat16,
-                                                    enabled=precision == "bf16"):
+        with (
+            torch.inference_mode(),
+            torch.autocast(
+                device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16"
+            ),
+        ):
             for xb, _ in bar:
                 n = len(xb)
                 if self.compile and n < batch_size:  # one shape: no recompilation
@@ -267,7 +276,7 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
                 if self.channels_last:
                     xb = xb.contiguous(memory_format=torch.channels_last)
                 features = forward(xb)[:n]
-                out[start:start + n] = features.float().cpu().numpy()
+                out[start : start + n] = features.float().cpu().numpy()
                 start += n
         return out
 
@@ -277,8 +286,7 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
         cache = self.__dict__.setdefault("_compiled_cache", {})
         if key not in cache:
             cache.clear()
-            cache[key] = torch.compile(_Features(module), dynamic=False,
-                                       options={"freezing": True})
+            cache[key] = torch.compile(_Features(module), dynamic=False, options={"freezing": True})
         return cache[key]
 
     def __getstate__(self) -> dict:

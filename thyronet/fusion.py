@@ -203,8 +203,10 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         n = len(selected)
         if n < strategy.min_views or (strategy.max_views is not None and n > strategy.max_views):
             most = "any" if strategy.max_views is None else strategy.max_views
-            raise ValueError(f"fusion strategy {strategy.name!r} takes {strategy.min_views} to "
-                             f"{most} views; got {n}: {list(selected)}")
+            raise ValueError(
+                f"fusion strategy {strategy.name!r} takes {strategy.min_views} to "
+                f"{most} views; got {n}: {list(selected)}"
+            )
         sources = self._sources(X, views)  # validates layout
         if isinstance(X, pd.DataFrame):
             self.feature_names_in_ = np.asarray(X.columns, dtype=object)
@@ -212,12 +214,16 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         self.views_ = selected
         probe = strategy.fuse(np.zeros((1, n, self.image_size, self.image_size), np.float32))
         if probe.ndim != 4 or probe.shape[0] != 1:
-            raise ValueError(f"fusion strategy {strategy.name!r} returned shape {probe.shape}; "
-                             "expected (n, C, H, W)")
+            raise ValueError(
+                f"fusion strategy {strategy.name!r} returned shape {probe.shape}; "
+                "expected (n, C, H, W)"
+            )
         declared = strategy.n_channels(n)
         if probe.shape[1] != declared:
-            raise ValueError(f"fusion strategy {strategy.name!r} declares {declared} channels "
-                             f"but produced {probe.shape[1]}")
+            raise ValueError(
+                f"fusion strategy {strategy.name!r} declares {declared} channels "
+                f"but produced {probe.shape[1]}"
+            )
         self.n_channels_ = int(probe.shape[1])
         self.output_shape_ = tuple(int(s) for s in probe.shape[1:])
         del sources
@@ -229,8 +235,10 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
             return views
         missing = [v for v in strategy.select if v not in views]
         if missing:
-            raise ValueError(f"fusion strategy {strategy.name!r} needs view(s) {missing}, "
-                             f"which are not among views={list(views)}")
+            raise ValueError(
+                f"fusion strategy {strategy.name!r} needs view(s) {missing}, "
+                f"which are not among views={list(views)}"
+            )
         return tuple(strategy.select)
 
     def _sources(self, X, views: tuple[str, ...]) -> dict[str, tuple[list, list, list]]:
@@ -238,15 +246,19 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         if isinstance(X, pd.DataFrame):
             missing = [v for v in views if v not in X.columns]
             if missing:
-                raise CohortError(f"DualChannelFuser needs view column(s) {missing}; the input "
-                                  f"has columns {list(X.columns)}")
+                raise CohortError(
+                    f"DualChannelFuser needs view column(s) {missing}; the input "
+                    f"has columns {list(X.columns)}"
+                )
             rows = list(X.index)
             out = {}
             for view in views:
                 roi_col = roi_column(view)
                 if roi_col in X.columns:
-                    rois = [parse_roi(v, column=roi_col, row=r)
-                            for r, v in zip(rows, X[roi_col], strict=True)]
+                    rois = [
+                        parse_roi(v, column=roi_col, row=r)
+                        for r, v in zip(rows, X[roi_col], strict=True)
+                    ]
                 else:
                     rois = [None] * len(rows)
                 out[view] = (rows, list(X[view]), rois)
@@ -256,22 +268,28 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
                 raise ValueError(
                     f"DualChannelFuser expects a cohort DataFrame with view columns {list(views)},"
                     f" a (n, views, H, W) array or one image sequence per view; got an array of "
-                    f"shape {X.shape}")
+                    f"shape {X.shape}"
+                )
             per_view = [X[:, i] for i in range(X.shape[1])]
         elif isinstance(X, (list, tuple)):
             per_view = list(X)
         else:
-            raise ValueError(f"DualChannelFuser expects a cohort DataFrame or per-view images, "
-                             f"got {type(X).__name__}")
+            raise ValueError(
+                f"DualChannelFuser expects a cohort DataFrame or per-view images, "
+                f"got {type(X).__name__}"
+            )
         if len(per_view) != len(views):
-            raise ValueError(f"got {len(per_view)} view(s) of images but views={list(views)} "
-                             f"names {len(views)}")
+            raise ValueError(
+                f"got {len(per_view)} view(s) of images but views={list(views)} names {len(views)}"
+            )
         counts = {v: len(images) for v, images in zip(views, per_view, strict=True)}
         if len(set(counts.values())) > 1:
             raise ValueError(f"views have different numbers of images: {counts}")
         n = next(iter(counts.values()))
-        return {v: (list(range(n)), list(images), [None] * n)
-                for v, images in zip(views, per_view, strict=True)}
+        return {
+            v: (list(range(n)), list(images), [None] * n)
+            for v, images in zip(views, per_view, strict=True)
+        }
 
     def transform(self, X):
         """Read, crop, resize, normalise and fuse every patient's views.
@@ -292,16 +310,19 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         n = len(next(iter(sources.values()))[0])
         shape = (n, *self.output_shape_)
         starts = range(0, n, self.batch_size)
-        jobs = (delayed(self._fuse_batch)(strategy, sources, s, min(s + self.batch_size, n))
-                for s in starts)
-        bar = tqdm(total=n * len(self.views_), desc="fusing views", unit="img",
-                   disable=not self.verbose)
+        jobs = (
+            delayed(self._fuse_batch)(strategy, sources, s, min(s + self.batch_size, n))
+            for s in starts
+        )
+        bar = tqdm(
+            total=n * len(self.views_), desc="fusing views", unit="img", disable=not self.verbose
+        )
         runner = Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")
         if self.output == "array":
             out = np.empty(shape, dtype=np.float32)
             with bar:
                 for start, block in zip(starts, runner(jobs), strict=True):
-                    out[start:start + len(block)] = block
+                    out[start : start + len(block)] = block
                     bar.update(len(block) * len(self.views_))
             return out
         # Memmap output: batches are appended to a new .npy file with plain writes (so the
@@ -310,16 +331,24 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         path = self._new_memmap_path()
         with open(path, "xb") as fh, bar:
             np.lib.format.write_array_header_2_0(
-                fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
-                     "fortran_order": False, "shape": shape})
+                fh,
+                {
+                    "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                    "fortran_order": False,
+                    "shape": shape,
+                },
+            )
             for block in runner(jobs):
                 fh.write(block.tobytes())
                 bar.update(len(block) * len(self.views_))
         return np.load(path, mmap_mode="r")
 
     def _new_memmap_path(self) -> Path:
-        folder = Path(self.memmap_dir) if self.memmap_dir is not None else Path(
-            tempfile.mkdtemp(prefix="thyronet-fused-"))
+        folder = (
+            Path(self.memmap_dir)
+            if self.memmap_dir is not None
+            else Path(tempfile.mkdtemp(prefix="thyronet-fused-"))
+        )
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"fused-{uuid.uuid4().hex}.npy"
 
@@ -330,13 +359,22 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
             rows, images, rois = sources[view]
             for i in range(start, stop):
                 image = images[i]
-                if image is None or (isinstance(image, float) and np.isnan(image)) or (
-                        isinstance(image, str) and not image.strip()):
+                if (
+                    image is None
+                    or (isinstance(image, float) and np.isnan(image))
+                    or (isinstance(image, str) and not image.strip())
+                ):
                     raise ImageError(f"view {view!r} is missing (NaN/empty) in row {rows[i]!r}")
                 stack[i - start, j] = load_view(
-                    image, rois[i], size=size, margin=self.roi_margin,
-                    keep_aspect=self.keep_aspect, normalize=self.normalize,
-                    row=rows[i], column=view)
+                    image,
+                    rois[i],
+                    size=size,
+                    margin=self.roi_margin,
+                    keep_aspect=self.keep_aspect,
+                    normalize=self.normalize,
+                    row=rows[i],
+                    column=view,
+                )
         return np.ascontiguousarray(strategy.fuse(stack), dtype=np.float32)
 
     def get_feature_names_out(self, input_features=None):
@@ -344,11 +382,11 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         strategies (``stack``, ``longitudinal``, ...), otherwise ``<strategy>_<k>``."""
         check_is_fitted(self, "n_channels_")
         strategy = get_fusion(self.strategy)
-        if strategy.channels is None or (strategy.select is not None
-                                         and self.n_channels_ == len(self.views_)):
+        if strategy.channels is None or (
+            strategy.select is not None and self.n_channels_ == len(self.views_)
+        ):
             return np.asarray(self.views_, dtype=object)
-        return np.asarray([f"{self.strategy}_{k}" for k in range(self.n_channels_)],
-                          dtype=object)
+        return np.asarray([f"{self.strategy}_{k}" for k in range(self.n_channels_)], dtype=object)
 
     def set_output(self, *, transform=None):
         """Accepted for pipeline compatibility; the fused images stay a 4-D array.

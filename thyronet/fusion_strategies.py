@@ -38,17 +38,41 @@ def _mosaic(views: np.ndarray) -> np.ndarray:
 
 
 BUILTIN_FUSIONS: tuple[FusionStrategy, ...] = (
-    FusionStrategy("stack", _stack, channels=None,
-                   description="one channel per view (the paper's dual-channel image)"),
-    FusionStrategy("stack3", _stack3, channels=3, min_views=2, max_views=2,
-                   description="two views plus their mean: 3 channels for RGB weights"),
-    FusionStrategy("longitudinal", _stack, channels=1, select=("longitudinal",),
-                   description="the longitudinal view only (DL_L)"),
-    FusionStrategy("transverse", _stack, channels=1, select=("transverse",),
-                   description="the transverse view only (DL_C)"),
+    FusionStrategy(
+        "stack",
+        _stack,
+        channels=None,
+        description="one channel per view (the paper's dual-channel image)",
+    ),
+    FusionStrategy(
+        "stack3",
+        _stack3,
+        channels=3,
+        min_views=2,
+        max_views=2,
+        description="two views plus their mean: 3 channels for RGB weights",
+    ),
+    FusionStrategy(
+        "longitudinal",
+        _stack,
+        channels=1,
+        select=("longitudinal",),
+        description="the longitudinal view only (DL_L)",
+    ),
+    FusionStrategy(
+        "transverse",
+        _stack,
+        channels=1,
+        select=("transverse",),
+        description="the transverse view only (DL_C)",
+    ),
     FusionStrategy("mean", _mean, channels=1, description="pixel-wise mean of the views"),
-    FusionStrategy("mosaic", _mosaic, channels=1,
-                   description="views side by side in one channel (width = views x size)"),
+    FusionStrategy(
+        "mosaic",
+        _mosaic,
+        channels=1,
+        description="views side by side in one channel (width = views x size)",
+    ),
 )
 
 

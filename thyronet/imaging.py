@@ -76,8 +76,9 @@ def read_image(source, *, row=None, column=None) -> np.ndarray:
     elif isinstance(source, np.ndarray):
         array = source
     else:
-        raise ImageError(f"{where}: expected a file path or a 2-D array, "
-                         f"got {type(source).__name__}")
+        raise ImageError(
+            f"{where}: expected a file path or a 2-D array, got {type(source).__name__}"
+        )
     return _to_gray_float(array, where)
 
 
@@ -102,8 +103,9 @@ def _read_dicom(path: Path, where: str) -> np.ndarray:
     try:
         import pydicom
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImageError(f"{where} is DICOM; install the extra: pip install 'thyronet[dicom]'"
-                         ) from exc
+        raise ImageError(
+            f"{where} is DICOM; install the extra: pip install 'thyronet[dicom]'"
+        ) from exc
     try:
         ds = pydicom.dcmread(path)
         array = ds.pixel_array
@@ -157,13 +159,14 @@ def crop_roi(image: np.ndarray, box, *, margin: float = 0.1, where: str = "image
     if x1 <= x0 or y1 <= y0:
         raise ImageError(f"ROI box {tuple(box)} of {where} is empty")
     if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
-        raise ImageError(f"ROI box {tuple(box)} of {where} lies outside the image "
-                         f"(width {w}, height {h})")
+        raise ImageError(
+            f"ROI box {tuple(box)} of {where} lies outside the image (width {w}, height {h})"
+        )
     if margin < 0:
         raise ValueError(f"margin must be >= 0, got {margin}")
     dx = round((x1 - x0) * margin)
     dy = round((y1 - y0) * margin)
-    return image[max(0, y0 - dy):min(h, y1 + dy), max(0, x0 - dx):min(w, x1 + dx)]
+    return image[max(0, y0 - dy) : min(h, y1 + dy), max(0, x0 - dx) : min(w, x1 + dx)]
 
 
 def resize_square(image: np.ndarray, size: int, *, keep_aspect: bool = True) -> np.ndarray:
@@ -189,7 +192,7 @@ def resize_square(image: np.ndarray, size: int, *, keep_aspect: bool = True) -> 
             fill = float(image.min()) if image.size else 0.0
             padded = np.full((side, side), fill, dtype=np.float32)
             top, left = (side - h) // 2, (side - w) // 2
-            padded[top:top + h, left:left + w] = image
+            padded[top : top + h, left : left + w] = image
             image = padded
     if image.shape == (size, size):
         return image.copy()
@@ -220,7 +223,8 @@ def normalize_intensity(image: np.ndarray, method: str | None = "minmax") -> np.
     if method == "zscore":
         std = float(image.std())
         return ((image - image.mean()) / std if std > 0 else np.zeros_like(image)).astype(
-            np.float32)
+            np.float32
+        )
     if method == "percentile":
         lo, hi = np.percentile(image, [1, 99])
         image = np.clip(image, lo, hi)
@@ -231,9 +235,17 @@ def normalize_intensity(image: np.ndarray, method: str | None = "minmax") -> np.
     return ((image - lo) / (hi - lo)).astype(np.float32)
 
 
-def load_view(source, roi=None, *, size: int = 224, margin: float = 0.1,
-              keep_aspect: bool = True, normalize: str | None = "minmax",
-              row=None, column=None) -> np.ndarray:
+def load_view(
+    source,
+    roi=None,
+    *,
+    size: int = 224,
+    margin: float = 0.1,
+    keep_aspect: bool = True,
+    normalize: str | None = "minmax",
+    row=None,
+    column=None,
+) -> np.ndarray:
     """Read, crop to the ROI, resize and normalise one view: the fuser's per-image step.
 
     Examples

@@ -37,16 +37,34 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "TRUSTED_TYPES", "ModelFileError", "load_model",
-           "read_model_info", "save_model", "verify_model"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "TRUSTED_TYPES",
+    "ModelFileError",
+    "load_model",
+    "read_model_info",
+    "save_model",
+    "verify_model",
+]
 
 FORMAT = "thyronet-model"
 FORMAT_VERSION = 2
 MODEL_FILE = "model.skops"
 INFO_FILE = "model.json"
 WEIGHTS_DIR = "weights"
-_VERSIONED = ("numpy", "scipy", "pandas", "scikit-learn", "torch", "timm", "skorch", "lightgbm",
-              "skops", "safetensors")
+_VERSIONED = (
+    "numpy",
+    "scipy",
+    "pandas",
+    "scikit-learn",
+    "torch",
+    "timm",
+    "skorch",
+    "lightgbm",
+    "skops",
+    "safetensors",
+)
 
 #: Types, beyond skops' default trusted set, that :func:`load_model` lets
 #: :func:`skops.io.load` build. A model file that asks for anything else is refused.
@@ -141,8 +159,11 @@ def _walkable(obj: Any) -> bool:
     from sklearn.base import BaseEstimator
 
     module = type(obj).__module__ or ""
-    return hasattr(obj, "__dict__") and not isinstance(obj, type) and (
-        isinstance(obj, BaseEstimator) or module.split(".")[0] in ("thyronet", "sklearn"))
+    return (
+        hasattr(obj, "__dict__")
+        and not isinstance(obj, type)
+        and (isinstance(obj, BaseEstimator) or module.split(".")[0] in ("thyronet", "sklearn"))
+    )
 
 
 def _strip(obj: Any, folder: Path, weights: list[str], memo: dict) -> Any:
@@ -161,8 +182,11 @@ def _strip(obj: Any, folder: Path, weights: list[str], memo: dict) -> Any:
         obj.save_weights(folder / rel)
         weights.append(rel)
         out = clone(obj)
-        setattr(out, _WEIGHTS_MARK, {"file": rel, **{a: _jsonable(getattr(obj, a, None))
-                                                      for a in _CNN_ATTRS}})
+        setattr(
+            out,
+            _WEIGHTS_MARK,
+            {"file": rel, **{a: _jsonable(getattr(obj, a, None)) for a in _CNN_ATTRS}},
+        )
     elif isinstance(obj, pd.DataFrame | pd.Series):
         out = _pandas_state(obj)
     elif isinstance(obj, dict) and type(obj) is dict:
@@ -189,9 +213,11 @@ def _pandas_state(obj: Any) -> dict:
 
     kind = type(obj).__name__
     frame = obj.to_frame() if isinstance(obj, pd.Series) else obj
-    simple = (not isinstance(frame.index, pd.MultiIndex)
-              and not isinstance(frame.columns, pd.MultiIndex)
-              and frame.columns.is_unique)
+    simple = (
+        not isinstance(frame.index, pd.MultiIndex)
+        and not isinstance(frame.columns, pd.MultiIndex)
+        and frame.columns.is_unique
+    )
     if not simple:
         return {_PANDAS_MARK: kind, "json": obj.to_json(orient="table", double_precision=15)}
     columns = []
@@ -202,11 +228,14 @@ def _pandas_state(obj: Any) -> dict:
         else:
             columns.append({"dtype": str(col.dtype), "values": _jsonable(col.tolist())})
     index = frame.index
-    return {_PANDAS_MARK: kind, "names": _jsonable(list(frame.columns)),
-            "series_name": _jsonable(obj.name) if kind == "Series" else None,
-            "index": (index.to_numpy() if index.dtype.kind in "biuf"
-                      else _jsonable(index.tolist())),
-            "index_name": _jsonable(index.name), "columns": columns}
+    return {
+        _PANDAS_MARK: kind,
+        "names": _jsonable(list(frame.columns)),
+        "series_name": _jsonable(obj.name) if kind == "Series" else None,
+        "index": (index.to_numpy() if index.dtype.kind in "biuf" else _jsonable(index.tolist())),
+        "index_name": _jsonable(index.name),
+        "columns": columns,
+    }
 
 
 def _pandas_from_state(state: dict) -> Any:
@@ -214,14 +243,20 @@ def _pandas_from_state(state: dict) -> Any:
 
     kind = state[_PANDAS_MARK]
     if "json" in state:
-        return pd.read_json(io.StringIO(state["json"]), orient="table",
-                            typ="series" if kind == "Series" else "frame")
+        return pd.read_json(
+            io.StringIO(state["json"]),
+            orient="table",
+            typ="series" if kind == "Series" else "frame",
+        )
     index = pd.Index(state["index"], name=state["index_name"])
     data = {}
     for name, col in zip(state["names"], state["columns"], strict=True):
         values = col["values"]
-        data[name] = (pd.Series(values, index=index) if col["dtype"] is None
-                      else pd.Series(values, index=index, dtype=col["dtype"]))
+        data[name] = (
+            pd.Series(values, index=index)
+            if col["dtype"] is None
+            else pd.Series(values, index=index, dtype=col["dtype"])
+        )
     frame = pd.DataFrame(data, index=index, columns=state["names"])
     if kind == "Series":
         out = frame.iloc[:, 0]
@@ -244,10 +279,11 @@ def _restore(obj: Any, folder: Path, files: set[str], memo: dict) -> Any:
     if isinstance(obj, SkorchCNN) and _WEIGHTS_MARK in vars(obj):
         mark = vars(obj).pop(_WEIGHTS_MARK)
         rel = mark.get("file") if isinstance(mark, dict) else None
-        if (not isinstance(rel, str) or not rel.endswith(".safetensors")
-                or rel not in files):
-            raise ModelFileError(f"{folder / MODEL_FILE} names a weights file {rel!r} that "
-                                 f"is not a checked safetensors file of {INFO_FILE}")
+        if not isinstance(rel, str) or not rel.endswith(".safetensors") or rel not in files:
+            raise ModelFileError(
+                f"{folder / MODEL_FILE} names a weights file {rel!r} that "
+                f"is not a checked safetensors file of {INFO_FILE}"
+            )
         device = str(obj.device)
         if device.startswith("cuda") and not torch.cuda.is_available():
             obj.set_params(device="cpu")  # a model trained on a GPU, loaded on a CPU
@@ -272,15 +308,25 @@ def _restore(obj: Any, folder: Path, files: set[str], memo: dict) -> Any:
             if new is not value:
                 obj.__dict__[name] = new
         cnn = vars(obj).get("cnn_")
-        if (isinstance(cnn, SkorchCNN) and hasattr(cnn, "device_")
-                and hasattr(obj, "precision_") and hasattr(obj, "_resolve_precision")):
+        if (
+            isinstance(cnn, SkorchCNN)
+            and hasattr(cnn, "device_")
+            and hasattr(obj, "precision_")
+            and hasattr(obj, "_resolve_precision")
+        ):
             obj.precision_ = obj._resolve_precision(cnn.device_)
     memo[key] = (obj, out)
     return out
 
 
-def save_model(model: Any, path: str | os.PathLike, *, name: str | None = None,
-               threshold: float | None = None, metadata: dict | None = None) -> Path:
+def save_model(
+    model: Any,
+    path: str | os.PathLike,
+    *,
+    name: str | None = None,
+    threshold: float | None = None,
+    metadata: dict | None = None,
+) -> Path:
     """Save a fitted model to the folder ``path`` (created; existing files are replaced).
 
     Parameters
@@ -385,29 +431,36 @@ def read_model_info(path: str | os.PathLike) -> dict:
 
     folder = Path(path)
     if not folder.is_dir():
-        raise ModelFileError(f"model folder {str(folder)!r} does not exist (a saved model is "
-                             f"a folder holding {INFO_FILE} and {MODEL_FILE})")
+        raise ModelFileError(
+            f"model folder {str(folder)!r} does not exist (a saved model is "
+            f"a folder holding {INFO_FILE} and {MODEL_FILE})"
+        )
     info_path = folder / INFO_FILE
     if not info_path.is_file():
-        raise ModelFileError(f"{str(folder)!r} is not a finished thyronet model: {INFO_FILE} "
-                             "is missing (the save was interrupted, or this is another folder)")
+        raise ModelFileError(
+            f"{str(folder)!r} is not a finished thyronet model: {INFO_FILE} "
+            "is missing (the save was interrupted, or this is another folder)"
+        )
     try:
         info = json.loads(info_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ModelFileError(f"cannot read {info_path}: {err}") from None
     if not isinstance(info, dict) or info.get("format") != FORMAT:
-        raise ModelFileError(f"{info_path} is not thyronet model metadata "
-                             f"(expected format {FORMAT!r})")
+        raise ModelFileError(
+            f"{info_path} is not thyronet model metadata (expected format {FORMAT!r})"
+        )
     if info.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(
             f"{info_path} has model format version {info.get('format_version')!r}; this "
-            f"thyronet ({__version__}) reads version {FORMAT_VERSION}")
+            f"thyronet ({__version__}) reads version {FORMAT_VERSION}"
+        )
     saved = str(info.get("thyronet_version", "?"))
     if _release(saved) != _release(__version__):
         raise ModelFileError(
             f"model {str(folder)!r} was saved by thyronet {saved}, which is incompatible with "
             f"the installed thyronet {__version__} (models load only within the same "
-            f"major.minor release); refit it, or install thyronet {saved}")
+            f"major.minor release); refit it, or install thyronet {saved}"
+        )
     return info
 
 
@@ -433,8 +486,7 @@ def verify_model(path: str | os.PathLike) -> dict:
         raise ModelFileError(f"{folder / INFO_FILE} lists no checksum for {MODEL_FILE}")
     for rel, entry in files.items():
         target = folder / rel
-        if (Path(rel).is_absolute() or ".." in Path(rel).parts
-                or not isinstance(entry, dict)):
+        if Path(rel).is_absolute() or ".." in Path(rel).parts or not isinstance(entry, dict):
             raise ModelFileError(f"{folder / INFO_FILE} lists an invalid file entry {rel!r}")
         if not target.is_file():
             raise ModelFileError(f"{target} is missing")
@@ -444,7 +496,8 @@ def verify_model(path: str | os.PathLike) -> dict:
             raise ModelFileError(
                 f"{target} does not match the SHA-256 recorded in {INFO_FILE} (expected "
                 f"{str(expected)[:12]}..., got {actual[:12]}...): the file was modified, "
-                "corrupted or replaced after saving; refusing to load it")
+                "corrupted or replaced after saving; refusing to load it"
+            )
     info.setdefault("digest", _digest(files))
     return info
 
@@ -492,7 +545,8 @@ def load_model(path: str | os.PathLike) -> tuple[Any, dict]:
         raise ModelFileError(
             f"{target} asks for type(s) that thyronet does not trust to load: "
             f"{', '.join(refused)}; refusing to load it (only scikit-learn, numpy, scipy "
-            "and the types in thyronet.model_io.TRUSTED_TYPES are built)")
+            "and the types in thyronet.model_io.TRUSTED_TYPES are built)"
+        )
     try:
         model = sio.load(target, trusted=sorted(set(untrusted)))
         model = _restore(model, folder, set(info["files"]), {})

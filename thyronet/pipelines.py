@@ -110,8 +110,10 @@ class CohortColumns:
             raise TypeError(f"the model takes a cohort DataFrame; got {type(X).__name__}")
         missing = [c for c in self.required if c not in X.columns]
         if missing:
-            raise CohortError(f"the cohort is missing column(s) {missing} ({self.what}); it has "
-                              f"{list(map(str, X.columns))}")
+            raise CohortError(
+                f"the cohort is missing column(s) {missing} ({self.what}); it has "
+                f"{list(map(str, X.columns))}"
+            )
         return [*self.required, *(c for c in self.optional if c in X.columns)]
 
 
@@ -123,8 +125,9 @@ def _split_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     """Route keyword arguments to the fuser and/or the CNN (names of both go to both)."""
     fuser_names, cnn_names = _param_names(DualChannelFuser()), _param_names(SkorchCNN())
     nested = ("optimizer__", "backbone__")
-    unknown = sorted(k for k in params
-                     if k not in fuser_names | cnn_names and not k.startswith(nested))
+    unknown = sorted(
+        k for k in params if k not in fuser_names | cnn_names and not k.startswith(nested)
+    )
     if unknown:
         raise TypeError(
             f"unknown parameter(s) {unknown}; the fuser takes {sorted(fuser_names)} and the "
@@ -148,8 +151,10 @@ def _fuser(view: str, fuser_params: dict[str, Any]) -> DualChannelFuser:
     fixed = VIEWS[view]
     if fixed is not None:
         if "strategy" in fuser_params:
-            raise ValueError(f"view={view!r} fixes the fusion strategy to {fixed!r}; pass "
-                             "strategy only with view='fused'")
+            raise ValueError(
+                f"view={view!r} fixes the fusion strategy to {fixed!r}; pass "
+                "strategy only with view='fused'"
+            )
         fuser_params = {**fuser_params, "strategy": fixed}
     return DualChannelFuser(**fuser_params)
 
@@ -197,8 +202,9 @@ def make_dl_model(view: str = "fused", *, memory=None, **params: Any) -> Pipelin
     ('longitudinal', 'test_resnet')
     """
     fuser_params, cnn_params = _split_params(params)
-    return Pipeline([("fuse", _fuser(view, fuser_params)), ("cnn", _cnn(cnn_params))],
-                    memory=memory)
+    return Pipeline(
+        [("fuse", _fuser(view, fuser_params)), ("cnn", _cnn(cnn_params))], memory=memory
+    )
 
 
 def make_clinical_model(*, memory=None) -> Pipeline:
@@ -293,22 +299,30 @@ def make_combined_model(
     else:
         if isinstance(dl_model, Pipeline):
             if params:
-                raise TypeError(f"parameters {sorted(params)} cannot be combined with a fitted "
-                                "dl_model Pipeline: its fuser and CNN are reused as they are")
+                raise TypeError(
+                    f"parameters {sorted(params)} cannot be combined with a fitted "
+                    "dl_model Pipeline: its fuser and CNN are reused as they are"
+                )
             steps = dl_model.named_steps
             if "fuse" not in steps or "cnn" not in steps:
-                raise ValueError("dl_model must be a make_dl_model() Pipeline (steps 'fuse' "
-                                 f"and 'cnn'); got steps {list(steps)}")
+                raise ValueError(
+                    "dl_model must be a make_dl_model() Pipeline (steps 'fuse' "
+                    f"and 'cnn'); got steps {list(steps)}"
+                )
             fuser, cnn = clone(steps["fuse"]), steps["cnn"]
         elif isinstance(dl_model, SkorchCNN):
             fuser_params, cnn_params = _split_params(params)
             if cnn_params:
-                raise TypeError(f"CNN parameters {sorted(cnn_params)} cannot be combined with a "
-                                "fitted SkorchCNN")
+                raise TypeError(
+                    f"CNN parameters {sorted(cnn_params)} cannot be combined with a "
+                    "fitted SkorchCNN"
+                )
             fuser, cnn = _fuser("fused", fuser_params), dl_model
         else:
-            raise TypeError("dl_model must be a fitted make_dl_model() Pipeline or SkorchCNN; "
-                            f"got {type(dl_model).__name__}")
+            raise TypeError(
+                "dl_model must be a fitted make_dl_model() Pipeline or SkorchCNN; "
+                f"got {type(dl_model).__name__}"
+            )
         check_is_fitted(cnn, "net_")
         # A prefit extractor's fit only checks the channel count; freezing it keeps
         # clone() (ColumnTransformer, memory, grid searches) from discarding the CNN.
@@ -316,13 +330,19 @@ def make_combined_model(
         probe = np.zeros((1, cnn.n_features_in_, size, size), dtype=np.float32)
         extract = FrozenEstimator(DeepFeatureExtractor(cnn, prefit=True).fit(probe))
 
-    dl = RowIndexPipeline([("fuse", fuser), ("extract", extract),
-                           ("compress", PCA(n_components=n_components))], memory=memory)
+    dl = RowIndexPipeline(
+        [("fuse", fuser), ("extract", extract), ("compress", PCA(n_components=n_components))],
+        memory=memory,
+    )
     features = ColumnTransformer(
-        [("dl", dl, _image_columns(fuser)),
-         ("clinical", ClinicalEncoder(),
-          CohortColumns(tuple(CLINICAL_COLUMNS), (), "clinical indicators"))],
+        [
+            ("dl", dl, _image_columns(fuser)),
+            (
+                "clinical",
+                ClinicalEncoder(),
+                CohortColumns(tuple(CLINICAL_COLUMNS), (), "clinical indicators"),
+            ),
+        ],
         verbose_feature_names_out=False,
     )
     return Pipeline([("features", features), *_tabular_steps()], memory=memory)
-

@@ -7,9 +7,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 
-def plot_fused_pairs(fused: np.ndarray, *, labels: Sequence | None = None,
-                     channel_names: Sequence[str] | None = None, ids: Sequence | None = None,
-                     max_patients: int = 8):
+def plot_fused_pairs(
+    fused: np.ndarray,
+    *,
+    labels: Sequence | None = None,
+    channel_names: Sequence[str] | None = None,
+    ids: Sequence | None = None,
+    max_patients: int = 8,
+):
     """Show fused images as a grid: one row per patient, one column per channel.
 
     Parameters
@@ -50,10 +55,10 @@ def plot_fused_pairs(fused: np.ndarray, *, labels: Sequence | None = None,
     for what, values in (("labels", labels), ("ids", ids)):
         if values is not None and len(values) != len(fused):
             raise ValueError(f"{what} has {len(values)} entries for {len(fused)} images")
-    names = list(channel_names) if channel_names is not None else [f"channel {k}" for k in
-                                                                    range(c)]
-    fig, axes = plt.subplots(n, c, figsize=(2.2 * c * fused.shape[3] / fused.shape[2], 2.2 * n),
-                             squeeze=False)
+    names = list(channel_names) if channel_names is not None else [f"channel {k}" for k in range(c)]
+    fig, axes = plt.subplots(
+        n, c, figsize=(2.2 * c * fused.shape[3] / fused.shape[2], 2.2 * n), squeeze=False
+    )
     for i in range(n):
         for k in range(c):
             ax_ = axes[i, k]
@@ -82,8 +87,10 @@ def _axes(ax, figsize=(5.0, 4.6)):
 
 def _score_map(scores: Mapping, n: int, what: str) -> dict[str, np.ndarray]:
     if not isinstance(scores, Mapping) or not scores:
-        raise ValueError(f"{what} must be a non-empty mapping {{model name: scores}}; got "
-                         f"{type(scores).__name__}")
+        raise ValueError(
+            f"{what} must be a non-empty mapping {{model name: scores}}; got "
+            f"{type(scores).__name__}"
+        )
     out = {}
     for name, values in scores.items():
         arr = np.asarray(values, dtype=float).ravel()
@@ -103,8 +110,9 @@ def _labels(y_true) -> np.ndarray:
     return y.astype(int)
 
 
-def roc_legend_label(name: str, auc: float, low: float, high: float, *,
-                     confidence: float = 0.95) -> str:
+def roc_legend_label(
+    name: str, auc: float, low: float, high: float, *, confidence: float = 0.95
+) -> str:
     """The legend text of one ROC curve: ``"name: AUC 0.765 (95% CI 0.703-0.826)"``.
 
     Examples
@@ -116,8 +124,14 @@ def roc_legend_label(name: str, auc: float, low: float, high: float, *,
     return f"{name}: AUC {auc:.3f} ({confidence:.0%} CI {low:.3f}-{high:.3f})"
 
 
-def plot_roc_curves(y_true, scores: Mapping[str, Sequence[float]], *, title: str | None = None,
-                    confidence: float = 0.95, ax=None):
+def plot_roc_curves(
+    y_true,
+    scores: Mapping[str, Sequence[float]],
+    *,
+    title: str | None = None,
+    confidence: float = 0.95,
+    ax=None,
+):
     """ROC curves of several models on one cohort, with AUC (DeLong CI) in the legend.
 
     Parameters
@@ -157,8 +171,12 @@ def plot_roc_curves(y_true, scores: Mapping[str, Sequence[float]], *, title: str
     for name, score in models.items():
         fpr, tpr, _ = roc_curve(y, score)
         ci = roc_auc_ci(y, score, confidence=confidence)
-        ax.plot(fpr, tpr, lw=1.8, label=roc_legend_label(name, ci.auc, ci.low, ci.high,
-                                                         confidence=confidence))
+        ax.plot(
+            fpr,
+            tpr,
+            lw=1.8,
+            label=roc_legend_label(name, ci.auc, ci.low, ci.high, confidence=confidence),
+        )
     ax.plot([0, 1], [0, 1], ls="--", lw=1, color="0.6", label="_chance")
     ax.set_xlim(-0.01, 1.01)
     ax.set_ylim(-0.01, 1.01)
@@ -171,10 +189,17 @@ def plot_roc_curves(y_true, scores: Mapping[str, Sequence[float]], *, title: str
     return fig
 
 
-def plot_calibration_curves(y_true, probabilities: Mapping[str, Sequence[float]], *,
-                            title: str | None = None, n_bins: int = 10,
-                            strategy: str = "quantile", n_groups: int = 10,
-                            sample: str = "development", ax=None):
+def plot_calibration_curves(
+    y_true,
+    probabilities: Mapping[str, Sequence[float]],
+    *,
+    title: str | None = None,
+    n_bins: int = 10,
+    strategy: str = "quantile",
+    n_groups: int = 10,
+    sample: str = "development",
+    ax=None,
+):
     """Calibration curves of several models, with the Hosmer-Lemeshow P in the legend.
 
     Parameters
@@ -226,8 +251,14 @@ def plot_calibration_curves(y_true, probabilities: Mapping[str, Sequence[float]]
         except ValueError:  # too few distinct probabilities for the groups: no test
             p = float("nan")
         prob_true, prob_pred = calibration_curve(y, prob, n_bins=n_bins, strategy=strategy)
-        ax.plot(prob_pred, prob_true, marker="o", ms=3.5, lw=1.6,
-                label=f"{name} (Hosmer-Lemeshow P {_format_p(p)})")
+        ax.plot(
+            prob_pred,
+            prob_true,
+            marker="o",
+            ms=3.5,
+            lw=1.6,
+            label=f"{name} (Hosmer-Lemeshow P {_format_p(p)})",
+        )
     ax.plot([0, 1], [0, 1], ls="--", lw=1, color="0.6", label="Ideal")
     ax.set_xlim(-0.01, 1.01)
     ax.set_ylim(-0.01, 1.01)
@@ -246,8 +277,14 @@ def _format_p(p: float) -> str:
     return "< 0.001" if p < 0.001 else f"= {p:.3f}"
 
 
-def plot_decision_curves(y_true, probabilities: Mapping[str, Sequence[float]], *,
-                         thresholds=None, title: str | None = None, ax=None):
+def plot_decision_curves(
+    y_true,
+    probabilities: Mapping[str, Sequence[float]],
+    *,
+    thresholds=None,
+    title: str | None = None,
+    ax=None,
+):
     """Decision curves: net benefit of each model, of treating all and of treating none.
 
     Parameters
@@ -285,10 +322,17 @@ def plot_decision_curves(y_true, probabilities: Mapping[str, Sequence[float]], *
         curve = decision_curve(y, prob, thresholds)
         ax.plot(curve["threshold"], curve["net_benefit"], lw=1.6, label=name)
         top = max(top, float(curve["net_benefit"].max()))
-    ax.plot(curve["threshold"], curve["net_benefit_all"], lw=1.2, color="0.4", ls="-.",
-            label="Treat all")
-    ax.plot(curve["threshold"], curve["net_benefit_none"], lw=1.2, color="k", ls=":",
-            label="Treat none")
+    ax.plot(
+        curve["threshold"],
+        curve["net_benefit_all"],
+        lw=1.2,
+        color="0.4",
+        ls="-.",
+        label="Treat all",
+    )
+    ax.plot(
+        curve["threshold"], curve["net_benefit_none"], lw=1.2, color="k", ls=":", label="Treat none"
+    )
     prevalence = float(y.mean())
     high = max(top, prevalence, 0.01)
     ax.set_ylim(-0.1 * high - 0.01, 1.15 * high)
@@ -308,8 +352,9 @@ def _lasso_arrays(selector):
     return np.asarray(selector.alphas_, dtype=float), np.asarray(selector.coef_path_)
 
 
-def plot_lasso_path(selector, *, feature_names: Sequence[str] | None = None,
-                    max_labels: int = 12, ax=None):
+def plot_lasso_path(
+    selector, *, feature_names: Sequence[str] | None = None, max_labels: int = 12, ax=None
+):
     """Coefficient paths of a fitted :class:`thyronet.LassoSelector` against log(alpha).
 
     The chosen strength ``alpha_`` is a dashed vertical line; the features kept at
@@ -345,8 +390,11 @@ def plot_lasso_path(selector, *, feature_names: Sequence[str] | None = None,
     if path.ndim == 3:  # several classes: one line per class and feature
         path = path.reshape(-1, path.shape[-1])
         n_features = path.shape[0]
-        names = [f"class{k}:{j}" for k in range(path.shape[0] // selector.n_features_in_)
-                 for j in range(selector.n_features_in_)]
+        names = [
+            f"class{k}:{j}"
+            for k in range(path.shape[0] // selector.n_features_in_)
+            for j in range(selector.n_features_in_)
+        ]
     else:
         n_features = path.shape[0]
         names = _feature_names(selector, feature_names, n_features)
@@ -376,8 +424,9 @@ def _feature_names(selector, feature_names, n_features: int) -> list[str]:
     if feature_names is not None:
         names = [str(v) for v in feature_names]
         if len(names) != n_features:
-            raise ValueError(f"feature_names has {len(names)} names but the selector has "
-                             f"{n_features} features")
+            raise ValueError(
+                f"feature_names has {len(names)} names but the selector has {n_features} features"
+            )
         return names
     names = getattr(selector, "feature_names_in_", None)
     if names is not None:
@@ -417,13 +466,29 @@ def plot_lasso_cv(selector, *, ax=None):
     mean = np.asarray(selector.cv_mean_, dtype=float)
     std = np.asarray(selector.cv_std_, dtype=float)
     metric = {"mse": "mean squared error", "log_loss": "log loss"}.get(
-        getattr(selector, "cv_metric_", ""), "error")
+        getattr(selector, "cv_metric_", ""), "error"
+    )
     fig, ax = _axes(ax, figsize=(6.0, 4.4))
     x = np.log10(alphas)
-    ax.errorbar(x, mean, yerr=std, fmt="o", ms=3, color="tab:red", ecolor="0.7", elinewidth=0.8,
-                capsize=1.5, label="CV mean ± SD")
-    ax.axvline(np.log10(selector.alpha_), ls="--", color="k", lw=1,
-               label=f"chosen alpha = {selector.alpha_:.3g}")
+    ax.errorbar(
+        x,
+        mean,
+        yerr=std,
+        fmt="o",
+        ms=3,
+        color="tab:red",
+        ecolor="0.7",
+        elinewidth=0.8,
+        capsize=1.5,
+        label="CV mean ± SD",
+    )
+    ax.axvline(
+        np.log10(selector.alpha_),
+        ls="--",
+        color="k",
+        lw=1,
+        label=f"chosen alpha = {selector.alpha_:.3g}",
+    )
     ax.set_xlabel("log10(alpha)")
     ax.set_ylabel(f"CV {metric}")
     ax.set_title("LASSO cross-validation")
@@ -452,8 +517,15 @@ def figure_bytes(fig, fmt: str = "png", *, dpi: int = 150) -> bytes:
     return buffer.getvalue()
 
 
-def save_figure(fig, path, *, formats: Sequence[str] = ("png", "svg"), dpi: int = 150,
-                close: bool = True, overwrite: bool = True) -> list:
+def save_figure(
+    fig,
+    path,
+    *,
+    formats: Sequence[str] = ("png", "svg"),
+    dpi: int = 150,
+    close: bool = True,
+    overwrite: bool = True,
+) -> list:
     """Save a figure as PNG and SVG (``path`` without suffix, or its suffix is replaced).
 
     Parameters

@@ -45,14 +45,17 @@ REGISTRY_KINDS: Mapping[str, tuple[str, str]] = {
 }
 """Registry kind -> (hook name, ``module:Class`` every entry must be an instance of)."""
 
+
 class PluginWarning(UserWarning):
     """A plugin could not be loaded or registered something invalid; it names the plugin."""
+
 
 class UnknownEntryError(KeyError):
     """A name that no plugin registered; the message lists the registered names."""
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
+
 
 @dataclass(frozen=True)
 class RegistryEntry:
@@ -62,6 +65,7 @@ class RegistryEntry:
     value: Any
     plugin: str
     version: str | None = None
+
 
 @dataclass
 class Registry(Mapping):
@@ -91,13 +95,16 @@ class Registry(Mapping):
     def __len__(self) -> int:
         return len(self.entries)
 
+
 def _called_from_test() -> bool:
     return bool(getattr(sys, "_thyronet_called_from_test", False))
+
 
 def disabled_plugins() -> set[str]:
     """Names listed in ``THYRONET_DISABLE_PLUGINS`` (comma separated)."""
     raw = os.environ.get(DISABLE_ENV, "")
     return {name.strip() for name in raw.split(",") if name.strip()}
+
 
 def get_plugin_manager(
     *, load_entrypoints: bool | Iterable[str] | None = None, builtins: bool = True
@@ -138,16 +145,20 @@ def get_plugin_manager(
     if load_entrypoints is None:
         load_entrypoints = not _called_from_test()
     if isinstance(load_entrypoints, str):
-        raise TypeError("load_entrypoints takes a bool or an iterable of entry-point names, "
-                        f"not the string {load_entrypoints!r}")
+        raise TypeError(
+            "load_entrypoints takes a bool or an iterable of entry-point names, "
+            f"not the string {load_entrypoints!r}"
+        )
     if isinstance(load_entrypoints, Iterable):
         load_entrypoint_plugins(pm, names=load_entrypoints)
     elif load_entrypoints:
         load_entrypoint_plugins(pm)
     return pm
 
-def load_entrypoint_plugins(pm: pluggy.PluginManager, group: str = ENTRY_POINT_GROUP,
-                            names: Iterable[str] | None = None) -> None:
+
+def load_entrypoint_plugins(
+    pm: pluggy.PluginManager, group: str = ENTRY_POINT_GROUP, names: Iterable[str] | None = None
+) -> None:
     """Import and register every plugin of the entry-point ``group``, one at a time.
 
     ``names`` restricts loading to the entry points of those names.
@@ -163,12 +174,16 @@ def load_entrypoint_plugins(pm: pluggy.PluginManager, group: str = ENTRY_POINT_G
             continue
         dist = getattr(ep, "dist", None)
         label = f"{ep.name!r} ({ep.value}" + (
-            f", from {dist.name} {dist.version})" if dist else ")")
+            f", from {dist.name} {dist.version})" if dist else ")"
+        )
         try:
             plugin = ep.load()
         except Exception as exc:  # a broken plugin must not break thyronet
-            warnings.warn(f"thyronet plugin {label} failed to import: "
-                          f"{type(exc).__name__}: {exc}", PluginWarning, stacklevel=2)
+            warnings.warn(
+                f"thyronet plugin {label} failed to import: {type(exc).__name__}: {exc}",
+                PluginWarning,
+                stacklevel=2,
+            )
             continue
         try:
             pm.register(plugin, name=ep.name)
@@ -176,16 +191,22 @@ def load_entrypoint_plugins(pm: pluggy.PluginManager, group: str = ENTRY_POINT_G
         except pluggy.PluginValidationError as exc:
             if pm.has_plugin(ep.name):
                 pm.unregister(name=ep.name)
-            warnings.warn(f"thyronet plugin {label} is invalid and was not loaded: {exc}",
-                          PluginWarning, stacklevel=2)
+            warnings.warn(
+                f"thyronet plugin {label} is invalid and was not loaded: {exc}",
+                PluginWarning,
+                stacklevel=2,
+            )
             continue
         if dist is not None:
             _PLUGIN_VERSIONS[id(plugin)] = dist.version
         unmarked = unmarked_hooks(pm, plugin)
         if unmarked:
-            warnings.warn(f"thyronet plugin {label} defines {', '.join(unmarked)} without "
-                          "@thyronet.hookspecs.hookimpl, so it is never called; decorate it",
-                          PluginWarning, stacklevel=2)
+            warnings.warn(
+                f"thyronet plugin {label} defines {', '.join(unmarked)} without "
+                "@thyronet.hookspecs.hookimpl, so it is never called; decorate it",
+                PluginWarning,
+                stacklevel=2,
+            )
 
 
 def unmarked_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
@@ -202,11 +223,17 @@ def unmarked_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
     ['thyronet_register_fusions']
     """
     prefix = f"{hookspecs.PROJECT_NAME}_"
-    return sorted(name for name in dir(plugin)
-                  if name.startswith(prefix) and callable(getattr(plugin, name, None))
-                  and pm.parse_hookimpl_opts(plugin, name) is None)
+    return sorted(
+        name
+        for name in dir(plugin)
+        if name.startswith(prefix)
+        and callable(getattr(plugin, name, None))
+        and pm.parse_hookimpl_opts(plugin, name) is None
+    )
+
 
 _PLUGIN_VERSIONS: dict[int, str] = {}
+
 
 def plugin_version(plugin: object) -> str | None:
     """The distribution version of a loaded plugin (thyronet's own for built-ins)."""
@@ -219,9 +246,11 @@ def plugin_version(plugin: object) -> str | None:
         return __version__
     return getattr(plugin, "__version__", None)
 
+
 def _resolve(path: str) -> type:
     module, _, attr = path.partition(":")
     return getattr(importlib.import_module(module), attr)
+
 
 def build_registry(kind: str, pm: pluggy.PluginManager | None = None) -> Registry:
     """Collect the entries every plugin registers for ``kind``.
@@ -243,29 +272,41 @@ def build_registry(kind: str, pm: pluggy.PluginManager | None = None) -> Registr
         plugin_name = impl.plugin_name
         version = plugin_version(impl.plugin)
 
-        def register(name: str, value: Any, *, _plugin: str = plugin_name,
-                     _version: str | None = version) -> None:
+        def register(
+            name: str, value: Any, *, _plugin: str = plugin_name, _version: str | None = version
+        ) -> None:
             if not isinstance(name, str) or not name:
                 raise TypeError(f"a registered name must be a non-empty string, got {name!r}")
             if not isinstance(value, expected):
-                raise TypeError(f"{kind[:-1]} {name!r} must be a {expected.__name__}, "
-                                f"got {type(value).__name__}")
+                raise TypeError(
+                    f"{kind[:-1]} {name!r} must be a {expected.__name__}, "
+                    f"got {type(value).__name__}"
+                )
             if name in registry.entries:
                 first = registry.entries[name].plugin
-                warnings.warn(f"{kind[:-1]} {name!r} is registered by both plugin {first!r} "
-                              f"and plugin {_plugin!r}; keeping the one from {first!r}",
-                              PluginWarning, stacklevel=2)
+                warnings.warn(
+                    f"{kind[:-1]} {name!r} is registered by both plugin {first!r} "
+                    f"and plugin {_plugin!r}; keeping the one from {first!r}",
+                    PluginWarning,
+                    stacklevel=2,
+                )
                 return
             registry.entries[name] = RegistryEntry(name, value, _plugin, _version)
 
         try:
             impl.function(register=register)
         except Exception as exc:
-            warnings.warn(f"thyronet plugin {plugin_name!r} failed in {hook_name}: "
-                          f"{type(exc).__name__}: {exc}", PluginWarning, stacklevel=2)
+            warnings.warn(
+                f"thyronet plugin {plugin_name!r} failed in {hook_name}: "
+                f"{type(exc).__name__}: {exc}",
+                PluginWarning,
+                stacklevel=2,
+            )
     return registry
 
+
 _DEFAULT: dict[str, Any] = {}
+
 
 def default_plugin_manager() -> pluggy.PluginManager:
     """The manager used when none is passed: created on first use, then reused.
@@ -276,12 +317,14 @@ def default_plugin_manager() -> pluggy.PluginManager:
         _DEFAULT["pm"] = get_plugin_manager()
     return _DEFAULT["pm"]
 
+
 def get_registry(kind: str) -> Registry:
     """The registry of ``kind`` from the default manager (built once, then reused)."""
     key = f"registry:{kind}"
     if key not in _DEFAULT:
         _DEFAULT[key] = build_registry(kind, default_plugin_manager())
     return _DEFAULT[key]
+
 
 def reset_plugins() -> None:
     """Forget the default manager and its registries (after installing or blocking plugins)."""
@@ -320,13 +363,13 @@ def use_plugin_manager(
     """
     saved = dict(_DEFAULT)
     _DEFAULT.clear()
-    _DEFAULT["pm"] = pm if pm is not None else get_plugin_manager(
-        load_entrypoints=load_entrypoints)
+    _DEFAULT["pm"] = pm if pm is not None else get_plugin_manager(load_entrypoints=load_entrypoints)
     try:
         yield _DEFAULT["pm"]
     finally:
         _DEFAULT.clear()
         _DEFAULT.update(saved)
+
 
 def describe_plugins(pm: pluggy.PluginManager | None = None) -> list[dict[str, Any]]:
     """One record per loaded plugin: name, version and what it registers, by kind.
@@ -343,8 +386,13 @@ def describe_plugins(pm: pluggy.PluginManager | None = None) -> list[dict[str, A
             kind: sorted(e.name for e in reg.entries.values() if e.plugin == name)
             for kind, reg in registries.items()
         }
-        rows.append({"name": name, "version": plugin_version(plugin),
-                     "registers": {k: v for k, v in registers.items() if v}})
+        rows.append(
+            {
+                "name": name,
+                "version": plugin_version(plugin),
+                "registers": {k: v for k, v in registers.items() if v},
+            }
+        )
     return rows
 
 

@@ -160,9 +160,11 @@ def _figure(record: FigureRecord, css: str = "") -> str:
     data = base64.b64encode(record.png).decode("ascii")
     cls = f' class="{css}"' if css else ""
     title = html.escape(record.title)
-    return (f'<figure{cls} id="fig-{html.escape(record.name)}"><img alt="{title}"'
-            f' src="data:image/png;base64,{data}"><figcaption><b>{html.escape(record.title)}.'
-            f"</b> {html.escape(record.caption)}</figcaption></figure>")
+    return (
+        f'<figure{cls} id="fig-{html.escape(record.name)}"><img alt="{title}"'
+        f' src="data:image/png;base64,{data}"><figcaption><b>{html.escape(record.title)}.'
+        f"</b> {html.escape(record.caption)}</figcaption></figure>"
+    )
 
 
 def _labels():
@@ -179,15 +181,19 @@ def _text_patients(results: StudyResults) -> str:
     parts = []
     for cohort in results.cohorts:
         part = pred[pred["cohort"] == cohort]
-        parts.append(f"{len(part)} in the {cohort_labels[cohort].lower()} "
-                     f"({int(part['clnm'].sum())} with CLNM, {part['clnm'].mean():.1%})")
+        parts.append(
+            f"{len(part)} in the {cohort_labels[cohort].lower()} "
+            f"({int(part['clnm'].sum())} with CLNM, {part['clnm'].mean():.1%})"
+        )
     text = f"The study included {n} patients: " + "; ".join(parts) + "."
     pvals = pd.to_numeric(results.table1.get("p_value"), errors="coerce").dropna()
     if len(pvals):
         sig = int((pvals < 0.05).sum())
-        text += (f" Comparing the clinical indicators between the cohorts gave P values from "
-                 f"{pvals.min():.3f} to {pvals.max():.3f}; {sig} of {len(pvals)} indicators "
-                 f"differed at P < 0.05 (Table 1).")
+        text += (
+            f" Comparing the clinical indicators between the cohorts gave P values from "
+            f"{pvals.min():.3f} to {pvals.max():.3f}; {sig} of {len(pvals)} indicators "
+            f"differed at P < 0.05 (Table 1)."
+        )
     return text
 
 
@@ -197,8 +203,7 @@ def _compare(results: StudyResults, a: str, b: str, cohort: str) -> str:
     p = results.delong_p(a, b, cohort)
     word = "higher than" if diff > 0 else "lower than" if diff < 0 else "equal to"
     qual = "significantly " if p < 0.05 and diff != 0 else ""
-    return (f"{qual}{word} that of {model_labels[b]} ({_auc(results, b, cohort)}; "
-            f"DeLong {_p(p)})")
+    return f"{qual}{word} that of {model_labels[b]} ({_auc(results, b, cohort)}; DeLong {_p(p)})"
 
 
 def _text_dual_channel(results: StudyResults) -> str:
@@ -208,10 +213,13 @@ def _text_dual_channel(results: StudyResults) -> str:
         sentences.append(
             f"In the {cohort_labels[cohort].lower()}, the AUC of {model_labels['dl_f']} was "
             f"{_auc(results, 'dl_f', cohort)}, {_compare(results, 'dl_f', 'dl_l', cohort)} and "
-            f"{_compare(results, 'dl_f', 'dl_c', cohort)}.")
+            f"{_compare(results, 'dl_f', 'dl_c', cohort)}."
+        )
     if "gradcam" in results.figures:
-        sentences.append("Gradient-weighted class activation maps (Grad-CAM) of Model 3 show "
-                         "which regions of each view drove its predictions (figure below).")
+        sentences.append(
+            "Gradient-weighted class activation maps (Grad-CAM) of Model 3 show "
+            "which regions of each view drove its predictions (figure below)."
+        )
     return " ".join(sentences)
 
 
@@ -222,15 +230,20 @@ def _classifier_sentence(results: StudyResults, model: str) -> str:
     if rows.empty:
         return ""
     chosen = rows[rows["chosen"]].iloc[0]
-    by = ("on the validation cohort" if chosen["selected_by"] == "validation"
-          else "by cross-validation on the training cohort")
-    others = ", ".join(f"{r.classifier} {r.score:.3f}" for r in rows.itertuples()
-                       if not r.chosen)
-    text = (f"Comparing the candidate classifiers by AUC {by}, {chosen['classifier']} scored "
-            f"highest ({chosen['score']:.3f}; {others or 'no other candidate'}) and was chosen "
-            f"for {model_labels[model]}.")
-    aucs = "; ".join(f"{cohort_labels[c].lower()} {_auc(results, model, c)}"
-                     for c in results.cohorts)
+    by = (
+        "on the validation cohort"
+        if chosen["selected_by"] == "validation"
+        else "by cross-validation on the training cohort"
+    )
+    others = ", ".join(f"{r.classifier} {r.score:.3f}" for r in rows.itertuples() if not r.chosen)
+    text = (
+        f"Comparing the candidate classifiers by AUC {by}, {chosen['classifier']} scored "
+        f"highest ({chosen['score']:.3f}; {others or 'no other candidate'}) and was chosen "
+        f"for {model_labels[model]}."
+    )
+    aucs = "; ".join(
+        f"{cohort_labels[c].lower()} {_auc(results, model, c)}" for c in results.cohorts
+    )
     return f"{text} Its AUCs were: {aucs}."
 
 
@@ -241,21 +254,30 @@ def _text_combined_features(results: StudyResults) -> str:
         return "The combined model exposes no feature-selection details."
     parts = []
     if "deep_features" in c:
-        parts.append(f"For the fused dual-channel images, {c['deep_features']} deep-learning "
-                     "features were extracted by the fine-tuned DL_F network")
+        parts.append(
+            f"For the fused dual-channel images, {c['deep_features']} deep-learning "
+            "features were extracted by the fine-tuned DL_F network"
+        )
     if "pca_components" in c:
-        parts.append(f"compressed to {c['pca_components']} principal components and joined "
-                     f"with {c.get('clinical_features', 'the')} encoded clinical features")
+        parts.append(
+            f"compressed to {c['pca_components']} principal components and joined "
+            f"with {c.get('clinical_features', 'the')} encoded clinical features"
+        )
     text = (", ".join(parts) + ". ") if parts else ""
     if "after_pvalue" in c:
-        text += (f"After standardisation, {_n(c['after_pvalue'], 'feature')} passed the "
-                 f"univariate P-value filter (P < {results.config.pvalue_alpha}) ")
+        text += (
+            f"After standardisation, {_n(c['after_pvalue'], 'feature')} passed the "
+            f"univariate P-value filter (P < {results.config.pvalue_alpha}) "
+        )
     if "after_lasso" in c:
         deep = int((sel["source"] == "deep").sum())
         clinical = sel.loc[sel["source"] == "clinical", "feature"].tolist()
-        text += (f"and LASSO kept {c['after_lasso']}: {_n(deep, 'deep-learning feature')} and "
-                 f"{_n(len(clinical), 'clinical feature')}"
-                 + (f" ({', '.join(clinical)})" if clinical else "") + ".")
+        text += (
+            f"and LASSO kept {c['after_lasso']}: {_n(deep, 'deep-learning feature')} and "
+            f"{_n(len(clinical), 'clinical feature')}"
+            + (f" ({', '.join(clinical)})" if clinical else "")
+            + "."
+        )
     return text
 
 
@@ -266,10 +288,13 @@ def _text_delong(results: StudyResults) -> str:
         sentences.append(
             f"In the {cohort_labels[cohort].lower()}, the AUC of {model_labels['combined']} was "
             f"{_compare(results, 'combined', 'dl_f', cohort)} and "
-            f"{_compare(results, 'combined', 'clinical', cohort)}.")
+            f"{_compare(results, 'combined', 'clinical', cohort)}."
+        )
     if "shap_summary" in results.figures:
-        sentences.append("The SHAP figures below show the contributions of the deep-learning "
-                         "and clinical features to Model 4.")
+        sentences.append(
+            "The SHAP figures below show the contributions of the deep-learning "
+            "and clinical features to Model 4."
+        )
     return " ".join(sentences)
 
 
@@ -284,8 +309,11 @@ def _text_calibration(results: StudyResults) -> str:
         for m in CALIBRATION_MODELS:
             if (m, cohort) in cal.index:
                 items.append(f"{model_labels[m]} {_p(cal.loc[(m, cohort), 'hl_p_value'])}")
-        pvals = [cal.loc[(m, cohort), "hl_p_value"] for m in CALIBRATION_MODELS
-                 if (m, cohort) in cal.index]
+        pvals = [
+            cal.loc[(m, cohort), "hl_p_value"]
+            for m in CALIBRATION_MODELS
+            if (m, cohort) in cal.index
+        ]
         pvals = [p for p in pvals if np.isfinite(p)]
         if not pvals:
             verdict = "the test could not be computed"
@@ -293,17 +321,20 @@ def _text_calibration(results: StudyResults) -> str:
             verdict = "no model departed significantly from good calibration"
         else:
             verdict = "at least one model departed significantly from good calibration"
-        sentences.append(f"{cohort_labels[cohort]}: Hosmer-Lemeshow {', '.join(items)} — "
-                         f"{verdict}.")
+        sentences.append(
+            f"{cohort_labels[cohort]}: Hosmer-Lemeshow {', '.join(items)} — {verdict}."
+        )
     return " ".join(sentences)
 
 
 def _text_thresholds(results: StudyResults) -> str:
     rule = results.config.threshold
     if rule == "youden":
-        return ("Each model's decision threshold is its Youden threshold (maximum sensitivity + "
-                "specificity - 1) on the training cohort, applied unchanged to the other "
-                "cohorts; thyronet predict uses the same threshold for risk groups.")
+        return (
+            "Each model's decision threshold is its Youden threshold (maximum sensitivity + "
+            "specificity - 1) on the training cohort, applied unchanged to the other "
+            "cohorts; thyronet predict uses the same threshold for risk groups."
+        )
     return f"All models use the fixed probability threshold {float(rule):.3f}."
 
 
@@ -313,18 +344,24 @@ def _tables(results: StudyResults) -> dict[str, str]:
 
     model_labels, cohort_labels = _labels()
     pred = results.predictions
-    cohorts = (pred.groupby("cohort")["clnm"].agg(["size", "sum", "mean"])
-               .reindex(results.cohorts))
-    cohorts = pd.DataFrame({
-        "Cohort": [cohort_labels[c] for c in cohorts.index],
-        "Patients": cohorts["size"].astype(int).to_numpy(),
-        "CLNM": cohorts["sum"].astype(int).to_numpy(),
-        "CLNM rate": [f"{v:.1%}" for v in cohorts["mean"]],
-    })
+    cohorts = pred.groupby("cohort")["clnm"].agg(["size", "sum", "mean"]).reindex(results.cohorts)
+    cohorts = pd.DataFrame(
+        {
+            "Cohort": [cohort_labels[c] for c in cohorts.index],
+            "Patients": cohorts["size"].astype(int).to_numpy(),
+            "CLNM": cohorts["sum"].astype(int).to_numpy(),
+            "CLNM rate": [f"{v:.1%}" for v in cohorts["mean"]],
+        }
+    )
     perf = results.performance
-    auc = perf["AUC (95% CI)"].unstack("cohort").reindex(
-        index=[m for m in MODEL_NAMES if m in perf.index.get_level_values(0)],
-        columns=results.cohorts)
+    auc = (
+        perf["AUC (95% CI)"]
+        .unstack("cohort")
+        .reindex(
+            index=[m for m in MODEL_NAMES if m in perf.index.get_level_values(0)],
+            columns=results.cohorts,
+        )
+    )
     auc.index = [model_labels[m] for m in auc.index]
     auc.columns = [cohort_labels[c] for c in auc.columns]
     auc = auc.reset_index().rename(columns={"index": "Model"})
@@ -334,39 +371,88 @@ def _tables(results: StudyResults) -> dict[str, str]:
         t = t[t["model"] == model]
         if t.empty:
             return ""
-        shown = t[["classifier", "score", "rank", "chosen"]].rename(columns={
-            "classifier": "Classifier", "score": "AUC (selection)", "rank": "Rank",
-            "chosen": "Chosen"})
+        shown = t[["classifier", "score", "rank", "chosen"]].rename(
+            columns={
+                "classifier": "Classifier",
+                "score": "AUC (selection)",
+                "rank": "Rank",
+                "chosen": "Chosen",
+            }
+        )
         shown["Chosen"] = shown["Chosen"].map({True: "yes", False: ""})
         return _html_table(shown)
 
-    sel = results.selected_features.rename(columns={
-        "feature": "Feature", "source": "Source", "p_value": "Univariate P",
-        "lasso_coef": "LASSO coefficient"})
+    sel = results.selected_features.rename(
+        columns={
+            "feature": "Feature",
+            "source": "Source",
+            "p_value": "Univariate P",
+            "lasso_coef": "LASSO coefficient",
+        }
+    )
     delong = results.delong.copy()
     delong["cohort"] = delong["cohort"].map(lambda c: cohort_labels.get(c, c))
     for col in ("model_a", "model_b"):
         delong[col] = delong[col].map(lambda m: model_labels.get(m, m))
-    delong = delong.rename(columns={"cohort": "Cohort", "model_a": "Model A",
-                                    "model_b": "Model B", "difference": "AUC A - B",
-                                    "ci_low": "CI low", "ci_high": "CI high", "p_value": "P"})
+    delong = delong.rename(
+        columns={
+            "cohort": "Cohort",
+            "model_a": "Model A",
+            "model_b": "Model B",
+            "difference": "AUC A - B",
+            "ci_low": "CI low",
+            "ci_high": "CI high",
+            "p_value": "P",
+        }
+    )
     cal = results.calibration.reset_index()
     cal["model"] = cal["model"].map(lambda m: model_labels.get(m, m))
     cal["cohort"] = cal["cohort"].map(lambda c: cohort_labels.get(c, c))
-    cal = cal.rename(columns={"model": "Model", "cohort": "Cohort", "hl_statistic": "HL chi2",
-                              "hl_df": "df", "hl_p_value": "HL P", "brier": "Brier",
-                              "intercept": "Calibration intercept", "slope": "Calibration slope",
-                              "note": "Note"})
+    cal = cal.rename(
+        columns={
+            "model": "Model",
+            "cohort": "Cohort",
+            "hl_statistic": "HL chi2",
+            "hl_df": "df",
+            "hl_p_value": "HL P",
+            "brier": "Brier",
+            "intercept": "Calibration intercept",
+            "slope": "Calibration slope",
+            "note": "Note",
+        }
+    )
     table = perf.reset_index()
     table["model"] = table["model"].map(lambda m: model_labels.get(m, m))
     table["cohort"] = table["cohort"].map(lambda c: cohort_labels.get(c, c))
-    table = table[["model", "cohort", "n", "n_positive", "AUC (95% CI)", "threshold",
-                   "accuracy", "sensitivity", "specificity"]].rename(columns={
-                       "model": "Model", "cohort": "Cohort", "n_positive": "CLNM",
-                       "threshold": "Threshold", "accuracy": "Accuracy",
-                       "sensitivity": "Sensitivity", "specificity": "Specificity"})
-    config = pd.DataFrame({"key": list(results.config.to_dict()),
-                           "value": [str(v) for v in results.config.to_dict().values()]})
+    table = table[
+        [
+            "model",
+            "cohort",
+            "n",
+            "n_positive",
+            "AUC (95% CI)",
+            "threshold",
+            "accuracy",
+            "sensitivity",
+            "specificity",
+        ]
+    ].rename(
+        columns={
+            "model": "Model",
+            "cohort": "Cohort",
+            "n_positive": "CLNM",
+            "threshold": "Threshold",
+            "accuracy": "Accuracy",
+            "sensitivity": "Sensitivity",
+            "specificity": "Specificity",
+        }
+    )
+    config = pd.DataFrame(
+        {
+            "key": list(results.config.to_dict()),
+            "value": [str(v) for v in results.config.to_dict().values()],
+        }
+    )
     table1 = results.table1.copy()
     return {
         "cohorts": _html_table(cohorts),
@@ -385,12 +471,15 @@ def _tables(results: StudyResults) -> dict[str, str]:
 def _figures(results: StudyResults) -> dict[str, str]:
     by_section: dict[str, list[str]] = {}
     for record in results.figures.values():
-        css = {"roc": "third", "calibration": "third", "decision": "third",
-               "combined": "half"}.get(record.section, "")
+        css = {"roc": "third", "calibration": "third", "decision": "third", "combined": "half"}.get(
+            record.section, ""
+        )
         by_section.setdefault(record.section, []).append(_figure(record, css))
     return {key: "\n".join(items) for key, items in by_section.items()} | {
-        key: "" for key in ("dl", "roc", "combined", "calibration", "decision")
-        if key not in by_section}
+        key: ""
+        for key in ("dl", "roc", "combined", "calibration", "decision")
+        if key not in by_section
+    }
 
 
 # --------------------------------------------------------------------------- public
@@ -421,17 +510,23 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
 
     cfg = results.config
     total = results.timings.get("total")
-    runtime = "not recorded" if total is None else (
-        f"{total:.0f} s" if total < 120 else f"{total / 60:.1f} min")
+    runtime = (
+        "not recorded"
+        if total is None
+        else (f"{total:.0f} s" if total < 120 else f"{total / 60:.1f} min")
+    )
     from thyronet.study import _resolve_pretrained
 
     weights = _resolve_pretrained(cfg.backbone, cfg.pretrained)
     pretrained = {True: "ImageNet weights", False: "trained from scratch"}.get(
-        weights, f"weights: {weights}")
+        weights, f"weights: {weights}"
+    )
     out = results.out_dir
-    files = ("metrics.json, study.json, config.toml, predictions.csv, tables/*.csv, "
-             "figures/*.png and *.svg, models/<name>/ (model.json, model.skops, "
-             "weights/*.safetensors), report.html")
+    files = (
+        "metrics.json, study.json, config.toml, predictions.csv, tables/*.csv, "
+        "figures/*.png and *.svg, models/<name>/ (model.json, model.skops, "
+        "weights/*.safetensors), report.html"
+    )
     text = {
         "patients": _text_patients(results),
         "dual_channel": _text_dual_channel(results),
@@ -441,8 +536,11 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
         "delong": _text_delong(results),
         "calibration": _text_calibration(results),
         "thresholds": _text_thresholds(results),
-        "files": (f"Written to {out}: {files}." if out is not None else
-                  "This study was run without an output folder."),
+        "files": (
+            f"Written to {out}: {files}."
+            if out is not None
+            else "This study was run without an output folder."
+        ),
     }
     statuses = results.model_status
     notes = list(results.notes)
@@ -453,14 +551,21 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
     template = env.from_string(_TEMPLATE)
     return template.render(
         title=title or "thyronet study: dual-channel deep learning for occult CLNM in PTMC",
-        version=__version__, cfg=cfg, pretrained=pretrained, runtime=runtime,
-        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), notes=notes, text=text,
-        tables=_tables(results), figs=_figures(results),
+        version=__version__,
+        cfg=cfg,
+        pretrained=pretrained,
+        runtime=runtime,
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        notes=notes,
+        text=text,
+        tables=_tables(results),
+        figs=_figures(results),
     )
 
 
-def write_report(results: StudyResults, path: str | os.PathLike, *,
-                 title: str | None = None) -> Path:
+def write_report(
+    results: StudyResults, path: str | os.PathLike, *, title: str | None = None
+) -> Path:
     """Write :func:`render_report` to ``path`` (UTF-8) and return the path.
 
     Examples

@@ -98,9 +98,7 @@ def _resolve_discrete(discrete, X: np.ndarray, feature_names, max_levels: int) -
         names = list(feature_names)
         unknown = [v for v in values.tolist() if v not in names]
         if unknown:
-            raise ValueError(
-                f"discrete_features names unknown feature(s) {unknown}; X has {names}"
-            )
+            raise ValueError(f"discrete_features names unknown feature(s) {unknown}; X has {names}")
         mask[[names.index(v) for v in values.tolist()]] = True
         return mask
     raise ValueError(
@@ -496,8 +494,9 @@ class LassoSelector(_Selector):
         if self.method == "lasso":
             x_mean, y_mean = X.mean(0), Y.mean(0)
             Yc = Y - y_mean
-            _, coefs, _ = lasso_path(X - x_mean, Yc, alphas=alphas, max_iter=self.max_iter,
-                                     tol=self.tol)
+            _, coefs, _ = lasso_path(
+                X - x_mean, Yc, alphas=alphas, max_iter=self.max_iter, tol=self.tol
+            )
             coefs = coefs.reshape(-1, X.shape[1], alphas.size)  # (n_outputs, p, n_alphas)
 
             def predict(X_new, k):
@@ -529,10 +528,12 @@ class LassoSelector(_Selector):
         # liblinear converges reliably for L1 on unscaled binary problems; saga handles
         # the multinomial case (and needs standardised features to converge quickly).
         if n_classes == 2:
-            return LogisticRegression(l1_ratio=1.0, solver="liblinear", max_iter=self.max_iter,
-                                      tol=self.tol, **params)
-        return LogisticRegression(l1_ratio=1.0, solver="saga", max_iter=self.max_iter,
-                                  tol=self.tol, **params)
+            return LogisticRegression(
+                l1_ratio=1.0, solver="liblinear", max_iter=self.max_iter, tol=self.tol, **params
+            )
+        return LogisticRegression(
+            l1_ratio=1.0, solver="saga", max_iter=self.max_iter, tol=self.tol, **params
+        )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y) -> LassoSelector:
@@ -568,8 +569,13 @@ class LassoSelector(_Selector):
             fold = np.empty(alphas.size)
             for k in range(alphas.size):
                 if self.method == "lasso":
-                    fold[k] = np.mean((predict(X[test], k).reshape(len(test), -1)
-                                       - Y[test].reshape(len(test), -1)) ** 2)
+                    fold[k] = np.mean(
+                        (
+                            predict(X[test], k).reshape(len(test), -1)
+                            - Y[test].reshape(len(test), -1)
+                        )
+                        ** 2
+                    )
                 else:
                     proba = predict(X[test], k)[np.arange(len(test)), codes[test]]
                     fold[k] = -np.mean(np.log(np.clip(proba, 1e-15, None)))  # log loss
@@ -591,7 +597,8 @@ class LassoSelector(_Selector):
 
         if self.method == "lasso":
             model = (Lasso if n_classes == 2 else MultiTaskLasso)(
-                alpha=self.alpha_, max_iter=self.max_iter, tol=self.tol)
+                alpha=self.alpha_, max_iter=self.max_iter, tol=self.tol
+            )
             self.estimator_ = model.fit(X, Y)
             self.coef_ = self.estimator_.coef_.copy()
         else:
@@ -600,8 +607,9 @@ class LassoSelector(_Selector):
             self.coef_ = coef[0].copy() if coef.shape[0] == 1 else coef.copy()
 
         self.n_iter_ = self.estimator_.n_iter_
-        importance = np.abs(self.coef_) if self.coef_.ndim == 1 else np.linalg.norm(
-            self.coef_, axis=0)
+        importance = (
+            np.abs(self.coef_) if self.coef_.ndim == 1 else np.linalg.norm(self.coef_, axis=0)
+        )
         support = importance > 0
         self.n_nonzero_ = int(support.sum())
         # Order of entry into the path: the largest alpha at which a coefficient is non-zero.

@@ -60,8 +60,11 @@ MODEL_LABELS: dict[str, str] = {
 }
 """Display names of the models in tables, legends and the report."""
 
-COHORT_LABELS = {"train": "Training set", "validation": "Validation set",
-                 "test": "External test set"}
+COHORT_LABELS = {
+    "train": "Training set",
+    "validation": "Validation set",
+    "test": "External test set",
+}
 
 CALIBRATION_MODELS = ("dl_f", "combined", "clinical")
 """Models of the calibration and decision-curve figures (the paper's Figure 5)."""
@@ -178,14 +181,20 @@ class StudyConfig:
     verbose: int = 1
 
     # fields that do not change the fitted models (left out of the resume fingerprint)
-    _NOT_MODEL = ("threshold", "calibration_bins", "hl_groups", "gradcam_patients",
-                  "shap_max_samples", "device", "verbose")
+    _NOT_MODEL = (
+        "threshold",
+        "calibration_bins",
+        "hl_groups",
+        "gradcam_patients",
+        "shap_max_samples",
+        "device",
+        "verbose",
+    )
 
     def __post_init__(self) -> None:
         def need(ok: bool, key: str, what: str) -> None:
             if not ok:
-                raise StudyError(f"config {key!r} must be {what}; got "
-                                 f"{getattr(self, key)!r}")
+                raise StudyError(f"config {key!r} must be {what}; got {getattr(self, key)!r}")
 
         def is_int(v) -> bool:
             return isinstance(v, int | np.integer) and not isinstance(v, bool)
@@ -193,47 +202,88 @@ class StudyConfig:
         def is_num(v) -> bool:
             return isinstance(v, int | float | np.number) and not isinstance(v, bool)
 
-        for key in ("backbone", "fusion", "device", "pvalue_test", "lasso_method",
-                    "lasso_selection"):
-            need(isinstance(getattr(self, key), str) and getattr(self, key), key,
-                 "a non-empty string")
-        for key, low in (("image_size", 8), ("max_epochs", 1), ("batch_size", 1),
-                         ("patience", 1), ("pca_components", 1), ("lasso_cv", 2),
-                         ("calibration_bins", 2), ("hl_groups", 3), ("gradcam_patients", 0),
-                         ("shap_max_samples", 0), ("verbose", 0)):
-            need(is_int(getattr(self, key)) and getattr(self, key) >= low, key,
-                 f"an integer >= {low}")
+        for key in (
+            "backbone",
+            "fusion",
+            "device",
+            "pvalue_test",
+            "lasso_method",
+            "lasso_selection",
+        ):
+            need(
+                isinstance(getattr(self, key), str) and getattr(self, key),
+                key,
+                "a non-empty string",
+            )
+        for key, low in (
+            ("image_size", 8),
+            ("max_epochs", 1),
+            ("batch_size", 1),
+            ("patience", 1),
+            ("pca_components", 1),
+            ("lasso_cv", 2),
+            ("calibration_bins", 2),
+            ("hl_groups", 3),
+            ("gradcam_patients", 0),
+            ("shap_max_samples", 0),
+            ("verbose", 0),
+        ):
+            need(
+                is_int(getattr(self, key)) and getattr(self, key) >= low,
+                key,
+                f"an integer >= {low}",
+            )
         need(is_int(self.random_state), "random_state", "an integer")
         for key in ("lr", "weight_decay", "roi_margin"):
-            need(is_num(getattr(self, key)) and getattr(self, key) >= 0, key,
-                 "a number >= 0")
+            need(is_num(getattr(self, key)) and getattr(self, key) >= 0, key, "a number >= 0")
         need(self.lr > 0, "lr", "> 0")
-        need(is_num(self.pvalue_alpha) and 0 < self.pvalue_alpha <= 1, "pvalue_alpha",
-             "a number in (0, 1]")
+        need(
+            is_num(self.pvalue_alpha) and 0 < self.pvalue_alpha <= 1,
+            "pvalue_alpha",
+            "a number in (0, 1]",
+        )
         need(isinstance(self.augment, bool), "augment", "true or false")
         need(self.class_weight in (None, "balanced"), "class_weight", '"balanced" or none')
-        need(self.pretrained in (True, False, "auto") or isinstance(self.pretrained, str),
-             "pretrained", 'true, false, "auto" or a path to a weights file')
-        need(self.pvalue_test in ("mannwhitneyu", "welch"), "pvalue_test",
-             '"mannwhitneyu" or "welch"')
-        need(self.early_stopping_on in ("validation", "train_split"), "early_stopping_on",
-             '"validation" or "train_split"')
-        need(self.lasso_method in ("lasso", "logistic"), "lasso_method",
-             '"lasso" or "logistic"')
+        need(
+            self.pretrained in (True, False, "auto") or isinstance(self.pretrained, str),
+            "pretrained",
+            'true, false, "auto" or a path to a weights file',
+        )
+        need(
+            self.pvalue_test in ("mannwhitneyu", "welch"),
+            "pvalue_test",
+            '"mannwhitneyu" or "welch"',
+        )
+        need(
+            self.early_stopping_on in ("validation", "train_split"),
+            "early_stopping_on",
+            '"validation" or "train_split"',
+        )
+        need(self.lasso_method in ("lasso", "logistic"), "lasso_method", '"lasso" or "logistic"')
         need(self.lasso_selection in ("min", "1se"), "lasso_selection", '"min" or "1se"')
-        need(self.lasso_max_features is None or (is_int(self.lasso_max_features)
-                                                 and self.lasso_max_features >= 1),
-             "lasso_max_features", "an integer >= 1 or absent")
+        need(
+            self.lasso_max_features is None
+            or (is_int(self.lasso_max_features) and self.lasso_max_features >= 1),
+            "lasso_max_features",
+            "an integer >= 1 or absent",
+        )
         if self.classifiers is not None:
-            need(isinstance(self.classifiers, list | tuple) and len(self.classifiers) > 0
-                 and all(isinstance(c, str) for c in self.classifiers), "classifiers",
-                 "a non-empty list of registered classifier names")
+            need(
+                isinstance(self.classifiers, list | tuple)
+                and len(self.classifiers) > 0
+                and all(isinstance(c, str) for c in self.classifiers),
+                "classifiers",
+                "a non-empty list of registered classifier names",
+            )
             self.classifiers = list(self.classifiers)
         if isinstance(self.threshold, str):
             need(self.threshold == "youden", "threshold", '"youden" or a probability')
         else:
-            need(is_num(self.threshold) and 0 < self.threshold < 1, "threshold",
-                 '"youden" or a probability in (0, 1)')
+            need(
+                is_num(self.threshold) and 0 < self.threshold < 1,
+                "threshold",
+                '"youden" or a probability in (0, 1)',
+            )
 
     # -- presets ----------------------------------------------------------------
     @classmethod
@@ -263,10 +313,19 @@ class StudyConfig:
         >>> cfg.backbone, cfg.pretrained, cfg.max_epochs
         ('test_resnet', False, 40)
         """
-        preset = dict(backbone="test_resnet", pretrained=False, image_size=96, max_epochs=40,
-                      lr=3e-3, batch_size=32, patience=12, class_weight="balanced",
-                      pca_components=16,
-                      gradcam_patients=4, shap_max_samples=200)
+        preset = dict(
+            backbone="test_resnet",
+            pretrained=False,
+            image_size=96,
+            max_epochs=40,
+            lr=3e-3,
+            batch_size=32,
+            patience=12,
+            class_weight="balanced",
+            pca_components=16,
+            gradcam_patients=4,
+            shap_max_samples=200,
+        )
         return cls.from_dict({**preset, **overrides})
 
     @classmethod
@@ -282,8 +341,9 @@ class StudyConfig:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any], *, base: StudyConfig | None = None
-                  ) -> StudyConfig:
+    def from_dict(
+        cls, values: Mapping[str, Any], *, base: StudyConfig | None = None
+    ) -> StudyConfig:
         """A configuration from a mapping (on top of ``base``, default the paper preset).
 
         Raises
@@ -301,8 +361,9 @@ class StudyConfig:
         unknown config key(s) ['epochs']
         """
         if not isinstance(values, Mapping):
-            raise StudyError(f"a study configuration must be a mapping; got "
-                             f"{type(values).__name__}")
+            raise StudyError(
+                f"a study configuration must be a mapping; got {type(values).__name__}"
+            )
         valid = cls.fields()
         unknown = sorted(str(k) for k in values if k not in valid)
         if unknown:
@@ -311,8 +372,7 @@ class StudyConfig:
         return cls(**{**start, **dict(values)})
 
     @classmethod
-    def from_toml(cls, path: str | os.PathLike, *, base: StudyConfig | None = None
-                  ) -> StudyConfig:
+    def from_toml(cls, path: str | os.PathLike, *, base: StudyConfig | None = None) -> StudyConfig:
         """Read a TOML file: keys at the top level or in a ``[study]`` table.
 
         Keys not in the file keep the values of ``base`` (default: the paper preset).
@@ -369,11 +429,19 @@ class StudyConfig:
         """Fuser and CNN keyword arguments of the :mod:`thyronet.pipelines` builders."""
         verbose = self.verbose if verbose is None else verbose
         return dict(
-            image_size=self.image_size, roi_margin=self.roi_margin, backbone=self.backbone,
+            image_size=self.image_size,
+            roi_margin=self.roi_margin,
+            backbone=self.backbone,
             pretrained=_resolve_pretrained(self.backbone, self.pretrained),
-            max_epochs=self.max_epochs, lr=self.lr, weight_decay=self.weight_decay,
-            batch_size=self.batch_size, patience=self.patience, augment=self.augment,
-            class_weight=self.class_weight, device=self.device, random_state=self.random_state,
+            max_epochs=self.max_epochs,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            batch_size=self.batch_size,
+            patience=self.patience,
+            augment=self.augment,
+            class_weight=self.class_weight,
+            device=self.device,
+            random_state=self.random_state,
             verbose=1 if verbose >= 1 else 0,
         )
 
@@ -522,9 +590,13 @@ class StudyResults:
     def delong_p(self, model_a: str, model_b: str, cohort: str) -> float:
         """Paired DeLong P value of two models on one cohort."""
         d = self.delong
-        hit = d[(d["cohort"] == cohort) & (((d["model_a"] == model_a) & (d["model_b"] == model_b))
-                                           | ((d["model_a"] == model_b)
-                                              & (d["model_b"] == model_a)))]
+        hit = d[
+            (d["cohort"] == cohort)
+            & (
+                ((d["model_a"] == model_a) & (d["model_b"] == model_b))
+                | ((d["model_a"] == model_b) & (d["model_b"] == model_a))
+            )
+        ]
         if hit.empty:
             raise KeyError(f"no DeLong test of {model_a!r} vs {model_b!r} on {cohort!r}")
         return float(hit["p_value"].iloc[0])
@@ -535,16 +607,19 @@ class StudyResults:
         for (model, cohort), row in self.performance.iterrows():
             cal = self.calibration.loc[(model, cohort)]
             out.setdefault(model, {})[cohort] = {
-                "n": int(row["n"]), "n_positive": int(row["n_positive"]),
+                "n": int(row["n"]),
+                "n_positive": int(row["n_positive"]),
                 "auc": float(row["auc"]),
                 "auc_ci": [float(row["auc_low"]), float(row["auc_high"])],
                 "threshold": float(row["threshold"]),
-                "accuracy": _num(row["accuracy"]), "sensitivity": _num(row["sensitivity"]),
+                "accuracy": _num(row["accuracy"]),
+                "sensitivity": _num(row["sensitivity"]),
                 "specificity": _num(row["specificity"]),
-                "hosmer_lemeshow": {"statistic": _num(cal["hl_statistic"]),
-                                    "df": (int(cal["hl_df"]) if np.isfinite(cal["hl_df"])
-                                           else None),
-                                    "p_value": _num(cal["hl_p_value"])},
+                "hosmer_lemeshow": {
+                    "statistic": _num(cal["hl_statistic"]),
+                    "df": (int(cal["hl_df"]) if np.isfinite(cal["hl_df"]) else None),
+                    "p_value": _num(cal["hl_p_value"]),
+                },
                 "brier": _num(cal["brier"]),
                 "calibration_intercept": _num(cal["intercept"]),
                 "calibration_slope": _num(cal["slope"]),
@@ -581,11 +656,15 @@ class _Progress:
 # --------------------------------------------------------------------------- cohort checks
 def _check_cohort(cohort: pd.DataFrame) -> pd.DataFrame:
     if not isinstance(cohort, pd.DataFrame):
-        raise StudyError(f"the cohort must be a pandas DataFrame (or a manifest loaded with "
-                         f"thyronet.datasets.load_cohort); got {type(cohort).__name__}")
+        raise StudyError(
+            f"the cohort must be a pandas DataFrame (or a manifest loaded with "
+            f"thyronet.datasets.load_cohort); got {type(cohort).__name__}"
+        )
     if COHORT_COLUMN not in cohort.columns:
-        raise StudyError(f"the cohort has no {COHORT_COLUMN!r} column: the study needs each "
-                         f"patient's cohort ({', '.join(COHORTS)})")
+        raise StudyError(
+            f"the cohort has no {COHORT_COLUMN!r} column: the study needs each "
+            f"patient's cohort ({', '.join(COHORTS)})"
+        )
     frame = validate_cohort(cohort)
     present = set(frame[COHORT_COLUMN])
     missing = [c for c in ("train", "validation") if c not in present]
@@ -593,13 +672,15 @@ def _check_cohort(cohort: pd.DataFrame) -> pd.DataFrame:
         raise StudyError(
             f"the cohort has no {' and no '.join(repr(m) for m in missing)} patients; the study "
             f"fits on 'train' and chooses classifiers on 'validation' (cohorts found: "
-            f"{sorted(present)})")
+            f"{sorted(present)})"
+        )
     for name in COHORTS:
         labels = frame.loc[frame[COHORT_COLUMN] == name, LABEL_COLUMN]
         if len(labels) and labels.nunique() < 2:
             raise StudyError(
                 f"cohort {name!r} has only one class ({LABEL_COLUMN} = {int(labels.iloc[0])} "
-                f"for all {len(labels)} patients); AUCs need both classes")
+                f"for all {len(labels)} patients); AUCs need both classes"
+            )
     if ID_COLUMN not in frame.columns:
         frame[ID_COLUMN] = [f"row{i}" for i in range(len(frame))]
     return frame
@@ -610,8 +691,9 @@ def _data_fingerprint(frame: pd.DataFrame) -> str:
     digest = hashlib.sha256()
     used = frame[frame[COHORT_COLUMN].isin(["train", "validation"])]
     columns = [ID_COLUMN, COHORT_COLUMN, LABEL_COLUMN, *CLINICAL_COLUMNS]
-    digest.update(pd.util.hash_pandas_object(used[columns].astype(str), index=False)
-                  .to_numpy().tobytes())
+    digest.update(
+        pd.util.hash_pandas_object(used[columns].astype(str), index=False).to_numpy().tobytes()
+    )
     for view in VIEW_COLUMNS:
         for value in used[view]:
             if isinstance(value, np.ndarray):
@@ -632,8 +714,10 @@ def _default_builders(config: StudyConfig) -> dict[str, Callable[..., Any]]:
 
     def tabular(model):
         return model.set_params(
-            pvalue__alpha=config.pvalue_alpha, pvalue__continuous_test=config.pvalue_test,
-            lasso__method=config.lasso_method, lasso__cv=config.lasso_cv,
+            pvalue__alpha=config.pvalue_alpha,
+            pvalue__continuous_test=config.pvalue_test,
+            lasso__method=config.lasso_method,
+            lasso__cv=config.lasso_cv,
             lasso__selection=config.lasso_selection,
             lasso__max_features=config.lasso_max_features,
             classify__candidates=config.classifiers,
@@ -659,8 +743,9 @@ def _accepts_validation(estimator) -> bool:
     return "X_val" in params and "y_val" in params
 
 
-def _fit_model(model, X_train, y_train, X_val, y_val, *, use_validation: bool = True
-               ) -> tuple[Any, str]:
+def _fit_model(
+    model, X_train, y_train, X_val, y_val, *, use_validation: bool = True
+) -> tuple[Any, str]:
     """Fit; a final step that takes ``X_val``/``y_val`` gets the validation cohort.
 
     The steps before it are fitted on the training cohort and transform the
@@ -692,9 +777,13 @@ def _positive_proba(model, X) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- evaluation
-def evaluate_predictions(predictions: pd.DataFrame, models: list[str] | None = None, *,
-                         threshold: str | float = "youden", hl_groups: int = 10,
-                         ) -> dict[str, Any]:
+def evaluate_predictions(
+    predictions: pd.DataFrame,
+    models: list[str] | None = None,
+    *,
+    threshold: str | float = "youden",
+    hl_groups: int = 10,
+) -> dict[str, Any]:
     """Performance, DeLong tests and calibration of predicted probabilities, per cohort.
 
     Parameters
@@ -746,8 +835,9 @@ def evaluate_predictions(predictions: pd.DataFrame, models: list[str] | None = N
     labels = predictions[LABEL_COLUMN].to_numpy().astype(int)
     groups = predictions[COHORT_COLUMN].to_numpy()
     scores = {m: predictions[m].to_numpy(dtype=float) for m in models}
-    performance = evaluate_cohorts(labels, scores, groups, threshold=threshold,
-                                   reference_cohort="train")
+    performance = evaluate_cohorts(
+        labels, scores, groups, threshold=threshold, reference_cohort="train"
+    )
     thresholds = {m: float(performance.loc[m]["threshold"].iloc[0]) for m in models}
     rows, cal_rows = [], []
     cohorts = [c for c in COHORTS if c in set(groups)] or list(pd.unique(groups))
@@ -761,9 +851,17 @@ def evaluate_predictions(predictions: pd.DataFrame, models: list[str] | None = N
         for m in models:
             prob = np.clip(scores[m][mask], 1e-6, 1 - 1e-6)
             sample = "development" if cohort == "train" else "external"
-            row = {"model": m, "cohort": cohort, "hl_statistic": np.nan, "hl_df": np.nan,
-                   "hl_p_value": np.nan, "brier": float(np.mean((prob - labels[mask]) ** 2)),
-                   "intercept": np.nan, "slope": np.nan, "note": ""}
+            row = {
+                "model": m,
+                "cohort": cohort,
+                "hl_statistic": np.nan,
+                "hl_df": np.nan,
+                "hl_p_value": np.nan,
+                "brier": float(np.mean((prob - labels[mask]) ** 2)),
+                "intercept": np.nan,
+                "slope": np.nan,
+                "note": "",
+            }
             try:
                 cal = calibration(labels[mask], prob, n_groups=hl_groups, sample=sample)
             except ValueError as err:  # e.g. too few distinct probabilities for the HL groups
@@ -775,15 +873,38 @@ def evaluate_predictions(predictions: pd.DataFrame, models: list[str] | None = N
                     pass
             else:
                 hl = cal.hosmer_lemeshow
-                row.update(hl_statistic=hl.statistic, hl_df=hl.df, hl_p_value=hl.p_value,
-                           brier=cal.brier, intercept=cal.intercept, slope=cal.slope)
+                row.update(
+                    hl_statistic=hl.statistic,
+                    hl_df=hl.df,
+                    hl_p_value=hl.p_value,
+                    brier=cal.brier,
+                    intercept=cal.intercept,
+                    slope=cal.slope,
+                )
             cal_rows.append(row)
-    delong = (pd.concat(rows, ignore_index=True) if rows else
-              pd.DataFrame(columns=["cohort", "model_a", "model_b", "difference", "ci_low",
-                                    "ci_high", "z", "p_value"]))
+    delong = (
+        pd.concat(rows, ignore_index=True)
+        if rows
+        else pd.DataFrame(
+            columns=[
+                "cohort",
+                "model_a",
+                "model_b",
+                "difference",
+                "ci_low",
+                "ci_high",
+                "z",
+                "p_value",
+            ]
+        )
+    )
     calib = pd.DataFrame(cal_rows).set_index(["model", "cohort"])
-    return {"performance": performance, "delong": delong, "calibration": calib,
-            "thresholds": thresholds}
+    return {
+        "performance": performance,
+        "delong": delong,
+        "calibration": calib,
+        "thresholds": thresholds,
+    }
 
 
 def _walk(estimator) -> Iterator[Any]:
@@ -813,16 +934,30 @@ def _classifier_table(models: dict[str, Any]) -> pd.DataFrame:
         model = models.get(name)
         if model is None:
             continue
-        selector = next((s for s in _walk(model) if isinstance(s, ClassifierSelector)
-                         and hasattr(s, "scores_")), None)
+        selector = next(
+            (
+                s
+                for s in _walk(model)
+                if isinstance(s, ClassifierSelector) and hasattr(s, "scores_")
+            ),
+            None,
+        )
         if selector is None:
             continue
         for clf, row in selector.scores_.iterrows():
-            rows.append({"model": name, "classifier": str(clf), "score": row["mean_score"],
-                         "rank": int(row["rank"]), "chosen": clf == selector.best_name_,
-                         "selected_by": selector.selected_by_})
-    return pd.DataFrame(rows, columns=["model", "classifier", "score", "rank", "chosen",
-                                       "selected_by"])
+            rows.append(
+                {
+                    "model": name,
+                    "classifier": str(clf),
+                    "score": row["mean_score"],
+                    "rank": int(row["rank"]),
+                    "chosen": clf == selector.best_name_,
+                    "selected_by": selector.selected_by_,
+                }
+            )
+    return pd.DataFrame(
+        rows, columns=["model", "classifier", "score", "rank", "chosen", "selected_by"]
+    )
 
 
 def _feature_details(model) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -870,9 +1005,15 @@ def _feature_details(model) -> tuple[pd.DataFrame, dict[str, Any]]:
         coefs = dict(zip(before, coef, strict=True))
         names = [n for n, keep in zip(before, lasso.support_, strict=True) if keep]
         counts["after_lasso"] = len(names)
-    rows = [{"feature": n, "source": source.get(n, "clinical" if not source else "other"),
-             "p_value": pvalues.get(n, np.nan), "lasso_coef": coefs.get(n, np.nan)}
-            for n in names]
+    rows = [
+        {
+            "feature": n,
+            "source": source.get(n, "clinical" if not source else "other"),
+            "p_value": pvalues.get(n, np.nan),
+            "lasso_coef": coefs.get(n, np.nan),
+        }
+        for n in names
+    ]
     table = pd.DataFrame(rows, columns=columns)
     if len(table):
         table = table.reindex(table["lasso_coef"].abs().sort_values(ascending=False).index)
@@ -885,8 +1026,9 @@ def _record(fig, name: str, title: str, caption: str, section: str) -> FigureRec
 
     from thyronet.plotting import figure_bytes
 
-    record = FigureRecord(name, title, caption, figure_bytes(fig, "png"),
-                          figure_bytes(fig, "svg"), section)
+    record = FigureRecord(
+        name, title, caption, figure_bytes(fig, "png"), figure_bytes(fig, "svg"), section
+    )
     plt.close(fig)
     return record
 
@@ -903,26 +1045,42 @@ def _performance_figures(results: StudyResults) -> dict[str, FigureRecord]:
         part = pred[pred[COHORT_COLUMN] == cohort]
         y = part[LABEL_COLUMN].to_numpy()
         label = COHORT_LABELS.get(cohort, cohort)
-        fig = plot_roc_curves(y, {MODEL_LABELS[m]: part[m] for m in models},
-                              title=f"{label} (n = {len(part)})")
+        fig = plot_roc_curves(
+            y, {MODEL_LABELS[m]: part[m] for m in models}, title=f"{label} (n = {len(part)})"
+        )
         figures[f"roc_{cohort}"] = _record(
-            fig, f"roc_{cohort}", f"ROC curves, {label.lower()}",
+            fig,
+            f"roc_{cohort}",
+            f"ROC curves, {label.lower()}",
             f"ROC curves of the five models in the {label.lower()}; the legend gives each "
-            "model's AUC with its 95% DeLong confidence interval.", "roc")
+            "model's AUC with its 95% DeLong confidence interval.",
+            "roc",
+        )
         fig = plot_calibration_curves(
-            y, {MODEL_LABELS[m]: part[m] for m in cal_models}, title=label,
-            n_bins=cfg.calibration_bins, n_groups=cfg.hl_groups,
-            sample="development" if cohort == "train" else "external")
+            y,
+            {MODEL_LABELS[m]: part[m] for m in cal_models},
+            title=label,
+            n_bins=cfg.calibration_bins,
+            n_groups=cfg.hl_groups,
+            sample="development" if cohort == "train" else "external",
+        )
         figures[f"calibration_{cohort}"] = _record(
-            fig, f"calibration_{cohort}", f"Calibration curves, {label.lower()}",
+            fig,
+            f"calibration_{cohort}",
+            f"Calibration curves, {label.lower()}",
             f"Observed fraction of CLNM against predicted probability (quantile bins) in the "
-            f"{label.lower()}; the legend gives the Hosmer-Lemeshow P value.", "calibration")
-        fig = plot_decision_curves(y, {MODEL_LABELS[m]: part[m] for m in cal_models},
-                                   title=label)
+            f"{label.lower()}; the legend gives the Hosmer-Lemeshow P value.",
+            "calibration",
+        )
+        fig = plot_decision_curves(y, {MODEL_LABELS[m]: part[m] for m in cal_models}, title=label)
         figures[f"decision_{cohort}"] = _record(
-            fig, f"decision_{cohort}", f"Decision curves, {label.lower()}",
+            fig,
+            f"decision_{cohort}",
+            f"Decision curves, {label.lower()}",
             f"Net benefit against threshold probability in the {label.lower()}, with the "
-            "treat-all and treat-none strategies.", "decision")
+            "treat-all and treat-none strategies.",
+            "decision",
+        )
     return figures
 
 
@@ -930,35 +1088,45 @@ def _lasso_figures(model) -> dict[str, FigureRecord]:
     from thyronet.plotting import plot_lasso_cv, plot_lasso_path
     from thyronet.selection import LassoSelector
 
-    lasso = next((s for s in _walk(model) if isinstance(s, LassoSelector)
-                  and hasattr(s, "coef_path_")), None)
+    lasso = next(
+        (s for s in _walk(model) if isinstance(s, LassoSelector) and hasattr(s, "coef_path_")), None
+    )
     if lasso is None:
         return {}
     idx = next(i for i, (_, s) in enumerate(model.steps) if s is lasso)
     names = model[:idx].get_feature_names_out()
     return {
         "lasso_path": _record(
-            plot_lasso_path(lasso, feature_names=names), "lasso_path",
+            plot_lasso_path(lasso, feature_names=names),
+            "lasso_path",
             "LASSO coefficient path",
             "Coefficients of the features that passed the P-value filter along the LASSO "
-            "regularisation path; the dashed line marks the cross-validated alpha.", "combined"),
+            "regularisation path; the dashed line marks the cross-validated alpha.",
+            "combined",
+        ),
         "lasso_cv": _record(
-            plot_lasso_cv(lasso), "lasso_cv", "LASSO cross-validation",
+            plot_lasso_cv(lasso),
+            "lasso_cv",
+            "LASSO cross-validation",
             "Cross-validated error (mean and SD over folds) against the regularisation "
-            "strength; the dashed line marks the chosen alpha.", "combined"),
+            "strength; the dashed line marks the chosen alpha.",
+            "combined",
+        ),
     }
 
 
-def _explain_figures(results: StudyResults, frame: pd.DataFrame,
-                     progress: _Progress) -> dict[str, FigureRecord]:
+def _explain_figures(
+    results: StudyResults, frame: pd.DataFrame, progress: _Progress
+) -> dict[str, FigureRecord]:
     """Grad-CAM gallery of DL_F and SHAP figures of the combined model (thyronet.explain)."""
     cfg = results.config
     figures: dict[str, FigureRecord] = {}
     try:
         from thyronet import explain
     except ImportError as err:
-        results.notes.append(f"Grad-CAM and SHAP figures were skipped: thyronet.explain is not "
-                             f"available ({err}).")
+        results.notes.append(
+            f"Grad-CAM and SHAP figures were skipped: thyronet.explain is not available ({err})."
+        )
         return figures
     if cfg.gradcam_patients > 0 and "dl_f" in results.models:
         try:
@@ -992,14 +1160,23 @@ def _gallery_patients(results: StudyResults, frame: pd.DataFrame) -> pd.DataFram
 
 def _gradcam_figures(explain, results: StudyResults, frame: pd.DataFrame):
     patients = _gallery_patients(results, frame)
-    fig = explain.plot_gradcam_gallery(results.models["dl_f"], patients,
-                                       labels=patients[LABEL_COLUMN].tolist(),
-                                       ids=patients[ID_COLUMN].tolist())
-    return {"gradcam": _record(
-        fig, "gradcam", "Grad-CAM of the dual-channel model",
-        "Longitudinal ROI, transverse ROI and the Grad-CAM heatmap of Model 3 (DL_F) overlaid "
-        "on each view, for the highest-risk CLNM-positive and lowest-risk negative patients "
-        "of the held-out cohort (the paper's Figure 3).", "dl")}
+    fig = explain.plot_gradcam_gallery(
+        results.models["dl_f"],
+        patients,
+        labels=patients[LABEL_COLUMN].tolist(),
+        ids=patients[ID_COLUMN].tolist(),
+    )
+    return {
+        "gradcam": _record(
+            fig,
+            "gradcam",
+            "Grad-CAM of the dual-channel model",
+            "Longitudinal ROI, transverse ROI and the Grad-CAM heatmap of Model 3 (DL_F) overlaid "
+            "on each view, for the highest-risk CLNM-positive and lowest-risk negative patients "
+            "of the held-out cohort (the paper's Figure 3).",
+            "dl",
+        )
+    }
 
 
 def _shap_figures(explain, results: StudyResults, frame: pd.DataFrame):
@@ -1011,19 +1188,29 @@ def _shap_figures(explain, results: StudyResults, frame: pd.DataFrame):
     explanation = explain.shap_explain(model, train)
     out = {}
     out["shap_summary"] = _record(
-        explain.plot_shap_summary(explanation), "shap_summary",
+        explain.plot_shap_summary(explanation),
+        "shap_summary",
         "SHAP summary of the combined model",
         "SHAP value of each feature reaching the combined model's classifier for each "
-        "training patient, coloured by the feature's value (the paper's Figure 6).", "combined")
+        "training patient, coloured by the feature's value (the paper's Figure 6).",
+        "combined",
+    )
     out["shap_bar"] = _record(
-        explain.plot_shap_bar(explanation), "shap_bar", "Mean |SHAP| of the combined model",
-        "Mean absolute SHAP value per feature over the training patients.", "combined")
+        explain.plot_shap_bar(explanation),
+        "shap_bar",
+        "Mean |SHAP| of the combined model",
+        "Mean absolute SHAP value per feature over the training patients.",
+        "combined",
+    )
     highest = int(np.argmax(_positive_proba(model, train)))
     out["shap_waterfall"] = _record(
-        explain.plot_shap_waterfall(explanation, highest), "shap_waterfall",
+        explain.plot_shap_waterfall(explanation, highest),
+        "shap_waterfall",
         "SHAP waterfall of one patient",
         f"Contributions to the prediction of training patient "
-        f"{train[ID_COLUMN].iloc[highest]}, the highest predicted risk.", "combined")
+        f"{train[ID_COLUMN].iloc[highest]}, the highest predicted risk.",
+        "combined",
+    )
     return out
 
 
@@ -1035,8 +1222,9 @@ def _write_outputs(results: StudyResults, out: Path) -> None:
     figures = out / "figures"
     tables.mkdir(parents=True, exist_ok=True)
     figures.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(results.metrics(), indent=2,
-                                                 allow_nan=False) + "\n")
+    (out / "metrics.json").write_text(
+        json.dumps(results.metrics(), indent=2, allow_nan=False) + "\n"
+    )
     (out / "config.toml").write_text(results.config.to_toml())
     study = {
         "thyronet_version": __version__,
@@ -1054,8 +1242,9 @@ def _write_outputs(results: StudyResults, out: Path) -> None:
     perf = results.performance.reset_index()
     perf.to_csv(tables / "performance.csv", index=False)
     auc_wide = results.performance["AUC (95% CI)"].unstack("cohort")
-    auc_wide = auc_wide.reindex(index=[m for m in MODEL_NAMES if m in auc_wide.index],
-                                columns=results.cohorts)
+    auc_wide = auc_wide.reindex(
+        index=[m for m in MODEL_NAMES if m in auc_wide.index], columns=results.cohorts
+    )
     auc_wide.to_csv(tables / "auc.csv")
     results.delong.to_csv(tables / "delong.csv", index=False)
     results.calibration.reset_index().to_csv(tables / "hosmer_lemeshow.csv", index=False)
@@ -1072,9 +1261,14 @@ def _write_outputs(results: StudyResults, out: Path) -> None:
 
 
 # --------------------------------------------------------------------------- the study
-def run_study(cohort: pd.DataFrame, config: StudyConfig | None = None,
-              out_dir: str | os.PathLike | None = None, *, resume: bool = True,
-              models: Mapping[str, Any] | None = None) -> StudyResults:
+def run_study(
+    cohort: pd.DataFrame,
+    config: StudyConfig | None = None,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    resume: bool = True,
+    models: Mapping[str, Any] | None = None,
+) -> StudyResults:
     """Fit, evaluate and explain the paper's five models; write tables, figures and a report.
 
     Protocol (Li et al. 2026): every model is fitted on the ``train`` cohort; the
@@ -1154,9 +1348,14 @@ def run_study(cohort: pd.DataFrame, config: StudyConfig | None = None,
     y_train = train[LABEL_COLUMN].to_numpy().astype(int)
     y_val = val[LABEL_COLUMN].to_numpy().astype(int)
     counts = frame.groupby(COHORT_COLUMN)[LABEL_COLUMN].agg(["size", "sum"])
-    progress.say("cohorts: " + ", ".join(
-        f"{c} {int(counts.loc[c, 'size'])} ({int(counts.loc[c, 'sum'])} CLNM)"
-        for c in COHORTS if c in counts.index))
+    progress.say(
+        "cohorts: "
+        + ", ".join(
+            f"{c} {int(counts.loc[c, 'size'])} ({int(counts.loc[c, 'sum'])} CLNM)"
+            for c in COHORTS
+            if c in counts.index
+        )
+    )
 
     data_print = _data_fingerprint(frame)
     builders = None
@@ -1168,8 +1367,12 @@ def run_study(cohort: pd.DataFrame, config: StudyConfig | None = None,
 
     for name in MODEL_NAMES:
         override = overrides.get(name)
-        fingerprint = {"model": name, "config": config.fingerprint(), "data": data_print,
-                       "override": _describe(override)}
+        fingerprint = {
+            "model": name,
+            "config": config.fingerprint(),
+            "data": data_print,
+            "override": _describe(override),
+        }
         if name == "combined":
             fingerprint["dl_f"] = status.get("dl_f_sha256")
         folder = out / "models" / name if out is not None else None
@@ -1182,83 +1385,131 @@ def run_study(cohort: pd.DataFrame, config: StudyConfig | None = None,
             else:
                 saved = info.get("metadata", {}).get("fingerprint")
                 current = _json_roundtrip(fingerprint)
-                if (isinstance(saved, dict) and saved.get("dl_f") != current.get("dl_f")
-                        and {k: v for k, v in saved.items() if k != "dl_f"}
-                        == {k: v for k, v in current.items() if k != "dl_f"}):
-                    progress.say(f"{name}: DL_F was refitted, so its features changed; "
-                                 "refitting")
+                if (
+                    isinstance(saved, dict)
+                    and saved.get("dl_f") != current.get("dl_f")
+                    and {k: v for k, v in saved.items() if k != "dl_f"}
+                    == {k: v for k, v in current.items() if k != "dl_f"}
+                ):
+                    progress.say(f"{name}: DL_F was refitted, so its features changed; refitting")
                 elif saved != current:
                     raise StudyError(
                         f"{folder} holds a finished {name} model fitted with another "
                         f"configuration or cohort ({_differences(saved, fingerprint)}); use "
                         "another output folder, or resume=False (--no-resume) to refit and "
-                        "replace it")
+                        "replace it"
+                    )
                 else:
-                    with progress.step(f"load_{name}", f"{MODEL_LABELS[name]}: loading the "
-                                       "finished model"):
+                    with progress.step(
+                        f"load_{name}", f"{MODEL_LABELS[name]}: loading the finished model"
+                    ):
                         model, _ = load_model(folder)
                     status[name] = "loaded"
         if model is None:
             if override is not None:
-                model = override(fitted["dl_f"]) if (name == "combined" and callable(override)
-                                                     and not hasattr(override, "fit")) else override
+                model = (
+                    override(fitted["dl_f"])
+                    if (name == "combined" and callable(override) and not hasattr(override, "fit"))
+                    else override
+                )
             else:
                 builders = builders or _default_builders(config)
                 model = builders[name](fitted["dl_f"]) if name == "combined" else builders[name]()
-            with progress.step(f"fit_{name}", f"{MODEL_LABELS[name]}: fitting on the training "
-                               f"cohort ({len(train)} patients)"):
+            with progress.step(
+                f"fit_{name}",
+                f"{MODEL_LABELS[name]}: fitting on the training cohort ({len(train)} patients)",
+            ):
                 model, fit_route[name] = _fit_model(
-                    model, train, y_train, val, y_val,
-                    use_validation=(name in ("combined", "clinical")
-                                    or config.early_stopping_on == "validation"))
+                    model,
+                    train,
+                    y_train,
+                    val,
+                    y_val,
+                    use_validation=(
+                        name in ("combined", "clinical") or config.early_stopping_on == "validation"
+                    ),
+                )
             status[name] = "fitted"
         fitted[name] = model
-        with progress.step(f"predict_{name}", f"{MODEL_LABELS[name]}: predicting "
-                           f"{len(frame)} patients"):
+        with progress.step(
+            f"predict_{name}", f"{MODEL_LABELS[name]}: predicting {len(frame)} patients"
+        ):
             probabilities[name] = _positive_proba(model, frame)
         from thyronet.metrics import youden_threshold
 
         in_train = (frame[COHORT_COLUMN] == "train").to_numpy()
-        thresholds[name] = (youden_threshold(y_train, probabilities[name][in_train]).threshold
-                            if config.threshold == "youden" else float(config.threshold))
+        thresholds[name] = (
+            youden_threshold(y_train, probabilities[name][in_train]).threshold
+            if config.threshold == "youden"
+            else float(config.threshold)
+        )
         if folder is not None and status[name] == "fitted":
             with progress.step(f"save_{name}", f"{MODEL_LABELS[name]}: saving to {folder}"):
-                save_model(model, folder, name=name, threshold=thresholds[name], metadata={
-                    "label": MODEL_LABELS[name], "fingerprint": _json_roundtrip(fingerprint),
-                    "threshold_rule": config.threshold, "config": config.to_dict(),
-                    "trained_on": {"cohort": "train", "n": len(train),
-                                   "n_positive": int(y_train.sum())},
-                })
+                save_model(
+                    model,
+                    folder,
+                    name=name,
+                    threshold=thresholds[name],
+                    metadata={
+                        "label": MODEL_LABELS[name],
+                        "fingerprint": _json_roundtrip(fingerprint),
+                        "threshold_rule": config.threshold,
+                        "config": config.to_dict(),
+                        "trained_on": {
+                            "cohort": "train",
+                            "n": len(train),
+                            "n_positive": int(y_train.sum()),
+                        },
+                    },
+                )
         if folder is not None and name == "dl_f":
             status["dl_f_sha256"] = verify_model(folder)["digest"]
     status.pop("dl_f_sha256", None)
 
-    predictions = pd.DataFrame({ID_COLUMN: frame[ID_COLUMN].to_numpy(),
-                                COHORT_COLUMN: frame[COHORT_COLUMN].to_numpy(),
-                                LABEL_COLUMN: frame[LABEL_COLUMN].to_numpy().astype(int),
-                                **probabilities}, index=frame.index)
+    predictions = pd.DataFrame(
+        {
+            ID_COLUMN: frame[ID_COLUMN].to_numpy(),
+            COHORT_COLUMN: frame[COHORT_COLUMN].to_numpy(),
+            LABEL_COLUMN: frame[LABEL_COLUMN].to_numpy().astype(int),
+            **probabilities,
+        },
+        index=frame.index,
+    )
     with progress.step("evaluate", "Evaluating: AUCs, DeLong tests, calibration"):
-        evaluation = evaluate_predictions(predictions, list(MODEL_NAMES),
-                                          threshold=config.threshold, hl_groups=config.hl_groups)
+        evaluation = evaluate_predictions(
+            predictions, list(MODEL_NAMES), threshold=config.threshold, hl_groups=config.hl_groups
+        )
         table1 = baseline_table(frame)
         classifier_scores = _classifier_table(fitted)
         try:
             selected, feature_counts = _feature_details(fitted["combined"])
         except Exception as err:
-            selected, feature_counts = pd.DataFrame(columns=["feature", "source", "p_value",
-                                                             "lasso_coef"]), {}
+            selected, feature_counts = (
+                pd.DataFrame(columns=["feature", "source", "p_value", "lasso_coef"]),
+                {},
+            )
             progress.say(f"selected features unavailable: {err}")
     results = StudyResults(
-        config=config, models=fitted, model_status=status, predictions=predictions,
-        thresholds=thresholds, performance=evaluation["performance"],
-        delong=evaluation["delong"], calibration=evaluation["calibration"], table1=table1,
-        classifier_scores=classifier_scores, selected_features=selected,
-        feature_counts=feature_counts, out_dir=out,
+        config=config,
+        models=fitted,
+        model_status=status,
+        predictions=predictions,
+        thresholds=thresholds,
+        performance=evaluation["performance"],
+        delong=evaluation["delong"],
+        calibration=evaluation["calibration"],
+        table1=table1,
+        classifier_scores=classifier_scores,
+        selected_features=selected,
+        feature_counts=feature_counts,
+        out_dir=out,
     )
     for name in ("combined", "clinical"):
         if fit_route.get(name) == "fit":
-            results.notes.append(f"{MODEL_LABELS[name]} does not choose its classifier on the "
-                                 "validation cohort (its final step takes no X_val).")
+            results.notes.append(
+                f"{MODEL_LABELS[name]} does not choose its classifier on the "
+                "validation cohort (its final step takes no X_val)."
+            )
     with progress.step("figures", "Figures: ROC, calibration, decision curves, LASSO"):
         results.figures.update(_performance_figures(results))
         try:
@@ -1274,8 +1525,7 @@ def run_study(cohort: pd.DataFrame, config: StudyConfig | None = None,
         with progress.step("write", f"Writing tables, figures and report.html to {out}"):
             _write_outputs(results, out)
             write_report(results, out / "report.html")
-        progress.say(f"finished in {results.timings['total']:.1f} s; open "
-                     f"{out / 'report.html'}")
+        progress.say(f"finished in {results.timings['total']:.1f} s; open {out / 'report.html'}")
     return results
 
 
@@ -1300,8 +1550,11 @@ def _differences(saved, current) -> str:
     for key in sorted(set(saved) | set(current)):
         if key == "config" and isinstance(saved.get(key), dict):
             a, b = saved[key], current.get(key, {})
-            diffs += [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
-                      if a.get(k) != b.get(k)]
+            diffs += [
+                f"{k}: {a.get(k)!r} -> {b.get(k)!r}"
+                for k in sorted(set(a) | set(b))
+                if a.get(k) != b.get(k)
+            ]
         elif saved.get(key) != current.get(key):
             diffs.append(f"{key} differs")
     return "; ".join(diffs) or "unknown difference"

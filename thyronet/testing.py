@@ -103,22 +103,26 @@ def installed_plugins(*distributions: str) -> Iterator[pluggy.PluginManager]:
         except metadata.PackageNotFoundError:
             raise AssertionError(
                 f"distribution {dist_name!r} is not installed; install it (e.g. "
-                f"`pip install -e .` in its folder) before running its tests") from None
+                f"`pip install -e .` in its folder) before running its tests"
+            ) from None
         eps = [ep for ep in dist.entry_points if ep.group == _plugins.ENTRY_POINT_GROUP]
         if not eps:
             raise AssertionError(
                 f"distribution {dist_name!r} declares no entry point in the group "
                 f"{_plugins.ENTRY_POINT_GROUP!r}; add [project.entry-points.thyronet] to its "
-                "pyproject.toml")
+                "pyproject.toml"
+            )
         wanted[dist_name] = eps
     names = [ep.name for eps in wanted.values() for ep in eps]
     pm = _plugins.get_plugin_manager(load_entrypoints=names if distributions else True)
     for dist_name, eps in wanted.items():
         for ep in eps:
             if not pm.has_plugin(ep.name):
-                why = ("it is blocked by " + _plugins.DISABLE_ENV
-                       if pm.is_blocked(ep.name) else
-                       "it failed to import or is invalid (see the PluginWarning)")
+                why = (
+                    "it is blocked by " + _plugins.DISABLE_ENV
+                    if pm.is_blocked(ep.name)
+                    else "it failed to import or is invalid (see the PluginWarning)"
+                )
                 raise AssertionError(f"plugin {ep.name!r} of {dist_name!r} was not loaded: {why}")
     with _plugins.use_plugin_manager(pm):
         yield pm
@@ -136,8 +140,10 @@ def _with_entry(kind: str, name: str, value: Any):
     pm = _plugins.get_plugin_manager(load_entrypoints=False)
     taken = _plugins.build_registry(kind, pm)
     if name in taken:
-        raise AssertionError(f"{kind[:-1]} name {name!r} is already registered by plugin "
-                             f"{taken.entry(name).plugin!r}; choose another name")
+        raise AssertionError(
+            f"{kind[:-1]} name {name!r} is already registered by plugin "
+            f"{taken.entry(name).plugin!r}; choose another name"
+        )
 
     def impl(register):
         register(name, value)
@@ -160,17 +166,22 @@ def _resolve(kind: str, entry: Any, expected: type | None) -> tuple[str, Any, bo
         registry = _plugins.get_registry(kind)
         if entry not in registry:
             available = ", ".join(sorted(registry)) or "(none)"
-            raise AssertionError(f"{label} {entry!r} is not registered; registered {kind}: "
-                                 f"{available} (is the plugin installed, and its tests run "
-                                 "inside thyronet.testing.installed_plugins()?)")
+            raise AssertionError(
+                f"{label} {entry!r} is not registered; registered {kind}: "
+                f"{available} (is the plugin installed, and its tests run "
+                "inside thyronet.testing.installed_plugins()?)"
+            )
         value = registry[entry]
         if expected is not None and not isinstance(value, expected):
-            raise AssertionError(f"{label} {entry!r} is a {type(value).__name__}, not a "
-                                 f"{expected.__name__}")
+            raise AssertionError(
+                f"{label} {entry!r} is a {type(value).__name__}, not a {expected.__name__}"
+            )
         return entry, value, True
     if expected is not None and not isinstance(entry, expected):
-        raise AssertionError(f"expected a registered {label} name or a {expected.__name__}, "
-                             f"got {type(entry).__name__}")
+        raise AssertionError(
+            f"expected a registered {label} name or a {expected.__name__}, "
+            f"got {type(entry).__name__}"
+        )
     name = getattr(entry, "name", None) or getattr(entry, "__name__", None) or repr(entry)
     return str(name), entry, False
 
@@ -190,8 +201,13 @@ def _view_counts(strategy: FusionStrategy) -> list[int]:
     return sorted({low, min(low + 1, high), high})
 
 
-def check_fusion(strategy: str | FusionStrategy, *, image_size: int = 12,
-                 n_samples: int = 3, random_state: int = 0) -> None:
+def check_fusion(
+    strategy: str | FusionStrategy,
+    *,
+    image_size: int = 12,
+    n_samples: int = 3,
+    random_state: int = 0,
+) -> None:
     """Check that a fusion strategy keeps the contract of :class:`~thyronet.fusion.FusionStrategy`.
 
     Checked: the declared metadata (channels, ``min_views <= max_views``, ``select``);
@@ -232,14 +248,20 @@ def check_fusion(strategy: str | FusionStrategy, *, image_size: int = 12,
     name, strategy, registered = _resolve("fusions", strategy, FusionStrategy)
     where = f"fusion {name!r}"
     if registered and strategy.name != name:
-        raise _fail(where, f"is registered under {name!r} but its FusionStrategy.name is "
-                           f"{strategy.name!r}; use the same name")
+        raise _fail(
+            where,
+            f"is registered under {name!r} but its FusionStrategy.name is "
+            f"{strategy.name!r}; use the same name",
+        )
     _check_fusion_metadata(where, strategy)
     try:
         clone = pickle.loads(pickle.dumps(strategy))
     except Exception as exc:
-        raise _fail(where, f"does not pickle ({type(exc).__name__}: {exc}); fuse must be a "
-                           "module-level function so that fitted fusers pickle") from exc
+        raise _fail(
+            where,
+            f"does not pickle ({type(exc).__name__}: {exc}); fuse must be a "
+            "module-level function so that fitted fusers pickle",
+        ) from exc
 
     rng = np.random.default_rng(random_state)
     sizes = (image_size, image_size // 2 + 1 if (image_size // 2) % 2 == 0 else image_size // 2)
@@ -257,32 +279,52 @@ def _check_fusion_metadata(where: str, s: FusionStrategy) -> None:
         raise _fail(where, f"name must be a non-empty string, got {s.name!r}")
     if not callable(s.fuse):
         raise _fail(where, "fuse is not callable")
-    if s.channels is not None and (not isinstance(s.channels, int | np.integer)
-                                   or isinstance(s.channels, bool) or s.channels < 1):
+    if s.channels is not None and (
+        not isinstance(s.channels, int | np.integer)
+        or isinstance(s.channels, bool)
+        or s.channels < 1
+    ):
         raise _fail(where, f"channels must be None or an integer >= 1, got {s.channels!r}")
     if not isinstance(s.min_views, int | np.integer) or s.min_views < 1:
         raise _fail(where, f"min_views must be an integer >= 1, got {s.min_views!r}")
-    if s.max_views is not None and (not isinstance(s.max_views, int | np.integer)
-                                    or s.max_views < s.min_views):
-        raise _fail(where, f"max_views must be None or an integer >= min_views "
-                           f"({s.min_views}), got {s.max_views!r}")
+    if s.max_views is not None and (
+        not isinstance(s.max_views, int | np.integer) or s.max_views < s.min_views
+    ):
+        raise _fail(
+            where,
+            f"max_views must be None or an integer >= min_views "
+            f"({s.min_views}), got {s.max_views!r}",
+        )
     if s.select is not None:
-        if (not isinstance(s.select, tuple) or not s.select
-                or not all(isinstance(v, str) and v for v in s.select)):
-            raise _fail(where, f"select must be None or a non-empty tuple of view names, got "
-                               f"{s.select!r}")
+        if (
+            not isinstance(s.select, tuple)
+            or not s.select
+            or not all(isinstance(v, str) and v for v in s.select)
+        ):
+            raise _fail(
+                where, f"select must be None or a non-empty tuple of view names, got {s.select!r}"
+            )
         if len(set(s.select)) != len(s.select):
             raise _fail(where, f"select names a view twice: {s.select!r}")
         n = len(s.select)
         if n < s.min_views or (s.max_views is not None and n > s.max_views):
-            raise _fail(where, f"select has {n} view(s), outside min_views={s.min_views}, "
-                               f"max_views={s.max_views}")
+            raise _fail(
+                where,
+                f"select has {n} view(s), outside min_views={s.min_views}, max_views={s.max_views}",
+            )
     if not isinstance(s.description, str):
         raise _fail(where, f"description must be a string, got {type(s.description).__name__}")
 
 
-def _check_fuse_call(where: str, strategy: FusionStrategy, clone: FusionStrategy,
-                     rng: np.random.Generator, n: int, n_views: int, size: int) -> None:
+def _check_fuse_call(
+    where: str,
+    strategy: FusionStrategy,
+    clone: FusionStrategy,
+    rng: np.random.Generator,
+    n: int,
+    n_views: int,
+    size: int,
+) -> None:
     case = f"{n_views} view(s) of {size}x{size}"
     views = rng.random((n, n_views, size, size), dtype=np.float32)
     original = views.copy()
@@ -295,12 +337,17 @@ def _check_fuse_call(where: str, strategy: FusionStrategy, clone: FusionStrategy
     if not np.array_equal(views, original):
         raise _fail(where, f"fuse modified its input in place ({case})")
     if out.ndim != 4 or out.shape[0] != n:
-        raise _fail(where, f"fuse returned shape {out.shape} for {n} patients and {case}; "
-                           f"expected ({n}, C, H, W)")
+        raise _fail(
+            where,
+            f"fuse returned shape {out.shape} for {n} patients and {case}; expected ({n}, C, H, W)",
+        )
     declared = strategy.n_channels(n_views)
     if out.shape[1] != declared:
-        raise _fail(where, f"declares {declared} channel(s) for {n_views} view(s) "
-                           f"(channels={strategy.channels!r}) but fuse returned {out.shape[1]}")
+        raise _fail(
+            where,
+            f"declares {declared} channel(s) for {n_views} view(s) "
+            f"(channels={strategy.channels!r}) but fuse returned {out.shape[1]}",
+        )
     if min(out.shape[2:]) < 1:
         raise _fail(where, f"fuse returned an empty image: shape {out.shape}")
     if out.dtype != np.float32:
@@ -309,23 +356,35 @@ def _check_fuse_call(where: str, strategy: FusionStrategy, clone: FusionStrategy
         raise _fail(where, f"fuse returned NaN or infinite values ({case})")
     again = strategy.fuse(views.copy())
     if not np.array_equal(out, again):
-        raise _fail(where, f"fuse is not deterministic: two calls on the same views differ "
-                           f"({case})")
+        raise _fail(
+            where, f"fuse is not deterministic: two calls on the same views differ ({case})"
+        )
     if not np.array_equal(out, clone.fuse(views.copy())):
         raise _fail(where, f"a pickled copy fuses differently ({case})")
     for i in range(n):
-        alone = strategy.fuse(views[i:i + 1].copy())
-        if alone.shape != out[i:i + 1].shape or not np.allclose(alone, out[i:i + 1],
-                                                                 rtol=1e-5, atol=1e-6):
-            raise _fail(where, f"patient {i} is fused differently alone than in a batch of "
-                               f"{n}; each patient must be fused on its own ({case})")
+        alone = strategy.fuse(views[i : i + 1].copy())
+        if alone.shape != out[i : i + 1].shape or not np.allclose(
+            alone, out[i : i + 1], rtol=1e-5, atol=1e-6
+        ):
+            raise _fail(
+                where,
+                f"patient {i} is fused differently alone than in a batch of "
+                f"{n}; each patient must be fused on its own ({case})",
+            )
     other = rng.random(views.shape, dtype=np.float32)
     if np.array_equal(strategy.fuse(other), out):
         raise _fail(where, f"fuse returned the same images for different views ({case})")
 
 
-def _check_fusion_in_fuser(where: str, name: str, strategy: FusionStrategy,
-                           rng: np.random.Generator, n: int, n_views: int, size: int) -> None:
+def _check_fusion_in_fuser(
+    where: str,
+    name: str,
+    strategy: FusionStrategy,
+    rng: np.random.Generator,
+    n: int,
+    n_views: int,
+    size: int,
+) -> None:
     from thyronet.fusion import DualChannelFuser
 
     if strategy.select is not None:
@@ -333,24 +392,33 @@ def _check_fusion_in_fuser(where: str, name: str, strategy: FusionStrategy,
     else:
         names = tuple(f"view_{k}" for k in range(1, n_views + 1))
     views = rng.random((n, len(names), size, size), dtype=np.float32)
-    fuser = DualChannelFuser(views=names, strategy=name, image_size=size, normalize="none",
-                             batch_size=2)
+    fuser = DualChannelFuser(
+        views=names, strategy=name, image_size=size, normalize="none", batch_size=2
+    )
     try:
         out = fuser.fit_transform(views)
     except Exception as exc:
-        raise _fail(where, f"DualChannelFuser(strategy={name!r}, views={list(names)}) failed: "
-                           f"{type(exc).__name__}: {exc}") from exc
+        raise _fail(
+            where,
+            f"DualChannelFuser(strategy={name!r}, views={list(names)}) failed: "
+            f"{type(exc).__name__}: {exc}",
+        ) from exc
     expected = strategy.fuse(views.copy())
     declared = strategy.n_channels(len(names))
     if fuser.n_channels_ != declared or out.shape != expected.shape:
-        raise _fail(where, f"DualChannelFuser reports {fuser.n_channels_} channel(s) and shape "
-                           f"{out.shape}; fuse gives {expected.shape} (declared {declared})")
+        raise _fail(
+            where,
+            f"DualChannelFuser reports {fuser.n_channels_} channel(s) and shape "
+            f"{out.shape}; fuse gives {expected.shape} (declared {declared})",
+        )
     if out.dtype != np.float32 or not np.allclose(out, expected, rtol=1e-5, atol=1e-6):
-        raise _fail(where, "DualChannelFuser (batches of 2) gives other images than fuse on "
-                           "the whole batch")
+        raise _fail(
+            where, "DualChannelFuser (batches of 2) gives other images than fuse on the whole batch"
+        )
     if len(fuser.get_feature_names_out()) != declared:
-        raise _fail(where, "DualChannelFuser.get_feature_names_out() does not name every "
-                           "output channel")
+        raise _fail(
+            where, "DualChannelFuser.get_feature_names_out() does not name every output channel"
+        )
     too_few = strategy.min_views - 1
     bad_counts = [too_few] if too_few >= 1 and strategy.select is None else []
     if strategy.max_views is not None and strategy.select is None:
@@ -359,29 +427,42 @@ def _check_fusion_in_fuser(where: str, name: str, strategy: FusionStrategy,
         bad = tuple(f"view_{k}" for k in range(1, count + 1))
         try:
             DualChannelFuser(views=bad, strategy=name, image_size=size).fit(
-                rng.random((1, count, size, size), dtype=np.float32))
+                rng.random((1, count, size, size), dtype=np.float32)
+            )
         except ValueError:
             continue
-        raise _fail(where, f"DualChannelFuser accepted {count} view(s) although the strategy "
-                           f"takes {strategy.min_views} to {strategy.max_views}")
+        raise _fail(
+            where,
+            f"DualChannelFuser accepted {count} view(s) although the strategy "
+            f"takes {strategy.min_views} to {strategy.max_views}",
+        )
     if strategy.select is not None:
         try:
-            DualChannelFuser(views=("not_a_selected_view",), strategy=name,
-                             image_size=size).fit(rng.random((1, 1, size, size),
-                                                             dtype=np.float32))
+            DualChannelFuser(views=("not_a_selected_view",), strategy=name, image_size=size).fit(
+                rng.random((1, 1, size, size), dtype=np.float32)
+            )
         except ValueError:
             pass
         else:
-            raise _fail(where, f"DualChannelFuser accepted views without the selected "
-                               f"view(s) {list(strategy.select)}")
+            raise _fail(
+                where,
+                f"DualChannelFuser accepted views without the selected "
+                f"view(s) {list(strategy.select)}",
+            )
 
 
 # ---------------------------------------------------------------------------------------
 # backbones
 # ---------------------------------------------------------------------------------------
-def check_backbone(backbone: Any, *, image_size: int = 32, channels: Sequence[int] = (1, 2, 3),
-                   batch_size: int = 2, check_pretrained: bool = True,
-                   check_estimators: bool = True) -> None:
+def check_backbone(
+    backbone: Any,
+    *,
+    image_size: int = 32,
+    channels: Sequence[int] = (1, 2, 3),
+    batch_size: int = 2,
+    check_pretrained: bool = True,
+    check_estimators: bool = True,
+) -> None:
     """Check that a backbone keeps the contract of :class:`~thyronet.backbones.Backbone`.
 
     For each channel count in ``channels`` the backbone is built (``build_net``,
@@ -438,16 +519,22 @@ def check_backbone(backbone: Any, *, image_size: int = 32, channels: Sequence[in
     name, entry, registered = _resolve("backbones", backbone, Backbone)
     where = f"backbone {name!r}"
     if registered and entry.name != name:
-        raise _fail(where, f"is registered under {name!r} but its Backbone.name is "
-                           f"{entry.name!r}; use the same name")
+        raise _fail(
+            where,
+            f"is registered under {name!r} but its Backbone.name is "
+            f"{entry.name!r}; use the same name",
+        )
     if batch_size < 2:
         raise ValueError("batch_size must be at least 2")
     try:
         restored = pickle.loads(pickle.dumps(entry))
     except Exception as exc:
-        raise _fail(where, f"the Backbone entry does not pickle ({type(exc).__name__}: {exc}); "
-                           "its factory must be a module-level function (or a "
-                           "functools.partial of one)") from exc
+        raise _fail(
+            where,
+            f"the Backbone entry does not pickle ({type(exc).__name__}: {exc}); "
+            "its factory must be a module-level function (or a "
+            "functools.partial of one)",
+        ) from exc
     if restored.name != entry.name:
         raise _fail(where, "a pickled copy of the entry has another name")
     try:
@@ -457,11 +544,14 @@ def check_backbone(backbone: Any, *, image_size: int = 32, channels: Sequence[in
 
     # an entry not registered yet is registered for the checks (its name must be free);
     # the seeds the checks set do not leak into the caller's random state
-    with (nullcontext() if registered else _with_entry("backbones", name, entry),
-          torch.random.fork_rng(devices=[])):
+    with (
+        nullcontext() if registered else _with_entry("backbones", name, entry),
+        torch.random.fork_rng(devices=[]),
+    ):
         for in_chans in channels:
-            _check_backbone_channels(where, entry, in_chans, image_size, batch_size,
-                                     target_name, torch, BackboneNet)
+            _check_backbone_channels(
+                where, entry, in_chans, image_size, batch_size, target_name, torch, BackboneNet
+            )
         if check_pretrained:
             _check_pretrained_flag(where, entry, torch)
         if check_estimators:
@@ -473,12 +563,16 @@ def _build(where: str, entry, torch, seed: int, **kwargs):
     try:
         return entry.build_net(**kwargs)
     except Exception as exc:
-        raise _fail(where, f"build_net({', '.join(f'{k}={v!r}' for k, v in kwargs.items())}) "
-                           f"raised {type(exc).__name__}: {exc}") from exc
+        raise _fail(
+            where,
+            f"build_net({', '.join(f'{k}={v!r}' for k, v in kwargs.items())}) "
+            f"raised {type(exc).__name__}: {exc}",
+        ) from exc
 
 
-def _check_backbone_channels(where, entry, in_chans, size, n, target_name, torch,
-                             BackboneNet) -> None:
+def _check_backbone_channels(
+    where, entry, in_chans, size, n, target_name, torch, BackboneNet
+) -> None:
     case = f"{in_chans} channel(s)"
     net = _build(where, entry, torch, 0, in_chans=in_chans, num_classes=1, pretrained=False)
     if not isinstance(net, BackboneNet):
@@ -486,53 +580,82 @@ def _check_backbone_channels(where, entry, in_chans, size, n, target_name, torch
     model = net.model
     for attr in ("forward_features", "forward_head", "get_classifier", "num_features"):
         if not hasattr(model, attr):
-            raise _fail(where, f"the built model has no {attr!r} (timm's interface is needed: "
-                               "forward_features, forward_head(x, pre_logits=True), "
-                               "get_classifier(), num_features)")
+            raise _fail(
+                where,
+                f"the built model has no {attr!r} (timm's interface is needed: "
+                "forward_features, forward_head(x, pre_logits=True), "
+                "get_classifier(), num_features)",
+            )
     pre = entry.preprocessing(in_chans)
     if len(pre.mean) != in_chans or len(pre.std) != in_chans or min(pre.std) <= 0:
-        raise _fail(where, f"preprocessing({in_chans}) gives mean {pre.mean} and std "
-                           f"{pre.std}; expected {in_chans} values each, std > 0")
+        raise _fail(
+            where,
+            f"preprocessing({in_chans}) gives mean {pre.mean} and std "
+            f"{pre.std}; expected {in_chans} values each, std > 0",
+        )
     torch.manual_seed(1)
     x = torch.rand(n, in_chans, size, size, requires_grad=True)
     net.train()
     try:
         logits = net(x)
     except Exception as exc:
-        raise _fail(where, f"forward failed for {case} at {size}x{size}: "
-                           f"{type(exc).__name__}: {exc}") from exc
+        raise _fail(
+            where, f"forward failed for {case} at {size}x{size}: {type(exc).__name__}: {exc}"
+        ) from exc
     if tuple(logits.shape) != (n, 1):
-        raise _fail(where, f"forward returned shape {tuple(logits.shape)} for {n} images with "
-                           f"num_classes=1; expected ({n}, 1) ({case})")
+        raise _fail(
+            where,
+            f"forward returned shape {tuple(logits.shape)} for {n} images with "
+            f"num_classes=1; expected ({n}, 1) ({case})",
+        )
     if not torch.isfinite(logits).all():
         raise _fail(where, f"forward returned NaN or infinite logits ({case})")
     logits.sum().backward()
-    if x.grad is None or tuple(x.grad.shape) != tuple(x.shape) or not torch.isfinite(
-            x.grad).all() or not x.grad.abs().sum() > 0:
+    if (
+        x.grad is None
+        or tuple(x.grad.shape) != tuple(x.shape)
+        or not torch.isfinite(x.grad).all()
+        or not x.grad.abs().sum() > 0
+    ):
         raise _fail(where, f"the backward pass does not reach the input images ({case})")
     params = dict(net.named_parameters())
     no_grad = [k for k, p in params.items() if p.requires_grad and p.grad is None]
     if no_grad:
-        raise _fail(where, f"parameters get no gradient from the logit ({case}): "
-                           f"{', '.join(no_grad[:5])}" + (" ..." if len(no_grad) > 5 else ""))
+        raise _fail(
+            where,
+            f"parameters get no gradient from the logit ({case}): "
+            f"{', '.join(no_grad[:5])}" + (" ..." if len(no_grad) > 5 else ""),
+        )
     head = {id(p) for p in net.head_parameters()}
     if not head or len(head) >= len(params):
-        raise _fail(where, f"get_classifier() must be the classifier head, a proper part of "
-                           f"the parameters; it holds {len(head)} of {len(params)} tensors")
+        raise _fail(
+            where,
+            f"get_classifier() must be the classifier head, a proper part of "
+            f"the parameters; it holds {len(head)} of {len(params)} tensors",
+        )
     net.zero_grad(set_to_none=True)
 
     with torch.no_grad():
         features = net.forward_features(x.detach())
     declared = int(model.num_features)
     if tuple(features.shape) != (n, declared):
-        raise _fail(where, f"forward_features returned shape {tuple(features.shape)}; the model "
-                           f"declares num_features={declared} ({case})")
+        raise _fail(
+            where,
+            f"forward_features returned shape {tuple(features.shape)}; the model "
+            f"declares num_features={declared} ({case})",
+        )
     if entry.feature_dim is not None and declared != entry.feature_dim:
-        raise _fail(where, f"declares feature_dim={entry.feature_dim} but the model built for "
-                           f"{case} has {declared} features")
+        raise _fail(
+            where,
+            f"declares feature_dim={entry.feature_dim} but the model built for "
+            f"{case} has {declared} features",
+        )
     if in_chans == 3 and entry.num_features != declared:
-        raise _fail(where, f"Backbone.num_features is {entry.num_features} but the model built "
-                           f"for 3 channels has {declared} features")
+        raise _fail(
+            where,
+            f"Backbone.num_features is {entry.num_features} but the model built "
+            f"for 3 channels has {declared} features",
+        )
 
     _check_gradcam(where, net, x.detach(), target_name, case, torch)
 
@@ -542,8 +665,10 @@ def _check_backbone_channels(where, entry, in_chans, size, n, target_name, torch
         second = net(x.detach())
         if not torch.equal(first, second):
             raise _fail(where, f"eval-mode forward is not deterministic ({case})")
-        for label, other in (("copy.deepcopy", copy.deepcopy(net)),
-                             ("pickling", _pickled(net, torch))):
+        for label, other in (
+            ("copy.deepcopy", copy.deepcopy(net)),
+            ("pickling", _pickled(net, torch)),
+        ):
             other.eval()
             if not torch.allclose(other(x.detach()), first, atol=1e-6):
                 raise _fail(where, f"{label} of the built model gives other outputs ({case})")
@@ -561,8 +686,11 @@ def _check_gradcam(where, net, x, target_name, case, torch) -> None:
         target = net.gradcam_target()
     except AttributeError as exc:
         layers = [k for k, _ in net.model.named_modules() if k and k.count(".") < 1]
-        raise _fail(where, f"the Grad-CAM target layer {target_name!r} does not exist in the "
-                           f"built model ({exc}); top-level modules: {layers}") from exc
+        raise _fail(
+            where,
+            f"the Grad-CAM target layer {target_name!r} does not exist in the "
+            f"built model ({exc}); top-level modules: {layers}",
+        ) from exc
     seen: list = []
     handle = target.register_forward_hook(lambda module, args, out: seen.append(out))
     try:
@@ -579,25 +707,40 @@ def _check_gradcam(where, net, x, target_name, case, torch) -> None:
     finally:
         handle.remove()
     if len(seen) != 1:
-        raise _fail(where, f"the Grad-CAM target layer {target_name!r} ran {len(seen)} times "
-                           "in one forward pass; Grad-CAM needs exactly one activation per image "
-                           "batch")
-    if (not isinstance(activations, torch.Tensor) or activations.ndim != 4
-            or activations.shape[0] != x.shape[0]):
+        raise _fail(
+            where,
+            f"the Grad-CAM target layer {target_name!r} ran {len(seen)} times "
+            "in one forward pass; Grad-CAM needs exactly one activation per image "
+            "batch",
+        )
+    if (
+        not isinstance(activations, torch.Tensor)
+        or activations.ndim != 4
+        or activations.shape[0] != x.shape[0]
+    ):
         shape = tuple(getattr(activations, "shape", ()))
-        raise _fail(where, f"the Grad-CAM target layer {target_name!r} outputs {shape}; "
-                           f"Grad-CAM needs (n_images={x.shape[0]}, channels, h, w) ({case})")
+        raise _fail(
+            where,
+            f"the Grad-CAM target layer {target_name!r} outputs {shape}; "
+            f"Grad-CAM needs (n_images={x.shape[0]}, channels, h, w) ({case})",
+        )
     if grad is None or not grad.abs().sum() > 0:
-        raise _fail(where, f"the Grad-CAM target layer {target_name!r} is not on the path to "
-                           f"the logit (zero gradient) ({case})")
+        raise _fail(
+            where,
+            f"the Grad-CAM target layer {target_name!r} is not on the path to "
+            f"the logit (zero gradient) ({case})",
+        )
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     with GradCAM(model=net, target_layers=[target]) as cam:
         maps = cam(input_tensor=x, targets=[ClassifierOutputTarget(0)] * x.shape[0])
     if maps.shape != (x.shape[0], *x.shape[2:]) or not np.all(np.isfinite(maps)):
-        raise _fail(where, f"pytorch_grad_cam.GradCAM returned maps of shape {maps.shape}; "
-                           f"expected {(x.shape[0], *x.shape[2:])}, finite ({case})")
+        raise _fail(
+            where,
+            f"pytorch_grad_cam.GradCAM returned maps of shape {maps.shape}; "
+            f"expected {(x.shape[0], *x.shape[2:])}, finite ({case})",
+        )
 
 
 def _check_pretrained_flag(where, entry, torch) -> None:
@@ -605,27 +748,37 @@ def _check_pretrained_flag(where, entry, torch) -> None:
     second = _build(where, entry, torch, 11, in_chans=3, num_classes=1, pretrained=False)
     a, b = first.model.state_dict(), second.model.state_dict()
     if all(torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point()):
-        raise _fail(where, "pretrained=False gives the same weights under two seeds: it must "
-                           "initialise randomly")
+        raise _fail(
+            where,
+            "pretrained=False gives the same weights under two seeds: it must initialise randomly",
+        )
     with tempfile.TemporaryDirectory(prefix="thyronet-check-") as folder:
         path = Path(folder) / "weights.pth"
         torch.save({k: v.detach().clone() for k, v in a.items()}, path)
-        loaded = _build(where, entry, torch, 12, in_chans=3, num_classes=1,
-                        pretrained=str(path))
+        loaded = _build(where, entry, torch, 12, in_chans=3, num_classes=1, pretrained=str(path))
         got = loaded.model.state_dict()
-        wrong = [k for k, v in a.items()
-                 if k not in got or got[k].shape != v.shape or not torch.equal(got[k], v)]
+        wrong = [
+            k
+            for k, v in a.items()
+            if k not in got or got[k].shape != v.shape or not torch.equal(got[k], v)
+        ]
         if wrong:
-            raise _fail(where, f"pretrained=<weights file> did not load the file: "
-                               f"{len(wrong)} tensor(s) differ, e.g. {', '.join(wrong[:3])}")
+            raise _fail(
+                where,
+                f"pretrained=<weights file> did not load the file: "
+                f"{len(wrong)} tensor(s) differ, e.g. {', '.join(wrong[:3])}",
+            )
         missing_file = Path(folder) / "missing.pth"
         try:
             entry.build(in_chans=3, num_classes=1, pretrained=str(missing_file))
         except FileNotFoundError:
             pass
         except Exception as exc:
-            raise _fail(where, f"pretrained=<missing file> raised {type(exc).__name__} "
-                               "instead of FileNotFoundError") from exc
+            raise _fail(
+                where,
+                f"pretrained=<missing file> raised {type(exc).__name__} "
+                "instead of FileNotFoundError",
+            ) from exc
         else:
             raise _fail(where, "pretrained=<missing file> built a model instead of failing")
 
@@ -639,29 +792,44 @@ def _check_backbone_estimators(where, name, entry, size) -> None:
     rng = np.random.default_rng(0)
     X = rng.random((6, 2, size, size), dtype=np.float32)
     y = np.arange(6) % 2
-    cnn = SkorchCNN(backbone=name, max_epochs=1, batch_size=3, validation_fraction=None,
-                    early_stopping=False, augment=False, warmup_epochs=0, device="cpu",
-                    precision="fp32", verbose=0, random_state=0)
+    cnn = SkorchCNN(
+        backbone=name,
+        max_epochs=1,
+        batch_size=3,
+        validation_fraction=None,
+        early_stopping=False,
+        augment=False,
+        warmup_epochs=0,
+        device="cpu",
+        precision="fp32",
+        verbose=0,
+        random_state=0,
+    )
     try:
         cnn.fit(X, y)
         proba = cnn.predict_proba(X)
     except Exception as exc:
-        raise _fail(where, f"SkorchCNN(backbone={name!r}) failed to fit/predict 2-channel "
-                           f"images: {type(exc).__name__}: {exc}") from exc
+        raise _fail(
+            where,
+            f"SkorchCNN(backbone={name!r}) failed to fit/predict 2-channel "
+            f"images: {type(exc).__name__}: {exc}",
+        ) from exc
     if proba.shape != (6, 2) or not np.allclose(proba.sum(axis=1), 1, atol=1e-5):
         raise _fail(where, f"SkorchCNN.predict_proba returned shape {proba.shape}")
     unfitted = clone(cnn)
     if hasattr(unfitted, "net_") or unfitted.get_params()["backbone"] != name:
-        raise _fail(where, "clone() of a fitted SkorchCNN must be unfitted with the same "
-                           "backbone")
+        raise _fail(where, "clone() of a fitted SkorchCNN must be unfitted with the same backbone")
     restored = pickle.loads(pickle.dumps(cnn))
     if not np.allclose(restored.predict_proba(X), proba, atol=1e-6):
         raise _fail(where, "a pickled SkorchCNN predicts other probabilities")
     extractor = DeepFeatureExtractor(cnn, prefit=True, precision="fp32", batch_size=4).fit(X)
     features = extractor.transform(X)
     if features.shape != (6, cnn.feature_dim_):
-        raise _fail(where, f"DeepFeatureExtractor returned shape {features.shape}; expected "
-                           f"(6, {cnn.feature_dim_})")
+        raise _fail(
+            where,
+            f"DeepFeatureExtractor returned shape {features.shape}; expected "
+            f"(6, {cnn.feature_dim_})",
+        )
     import torch
 
     module = cnn.net_.module_
@@ -687,8 +855,9 @@ def _toy_data(random_state: int):
     return pd.DataFrame(X, columns=[f"x{k}" for k in range(4)]), y
 
 
-def check_classifier(factory: str | Callable[[], Any], *, min_train_auc: float | None = 0.75,
-                     random_state: int = 0) -> None:
+def check_classifier(
+    factory: str | Callable[[], Any], *, min_train_auc: float | None = 0.75, random_state: int = 0
+) -> None:
     """Check that a candidate-classifier factory keeps the contract of ``ClassifierSelector``.
 
     Checked: ``factory()`` returns a *new*, unfitted scikit-learn classifier on every
@@ -727,18 +896,23 @@ def check_classifier(factory: str | Callable[[], Any], *, min_train_auc: float |
     name, factory, _ = _resolve("classifiers", factory, None)
     where = f"classifier {name!r}"
     if not callable(factory):
-        raise _fail(where, f"the entry must be a factory (callable), got "
-                           f"{type(factory).__name__}")
+        raise _fail(where, f"the entry must be a factory (callable), got {type(factory).__name__}")
     try:
         first, second = factory(), factory()
     except Exception as exc:
         raise _fail(where, f"factory() raised {type(exc).__name__}: {exc}") from exc
     if first is second:
-        raise _fail(where, "factory() returned the same object twice; it must build a new "
-                           "classifier on every call")
+        raise _fail(
+            where,
+            "factory() returned the same object twice; it must build a new "
+            "classifier on every call",
+        )
     if not is_classifier(first):
-        raise _fail(where, f"factory() returned {type(first).__name__}, not a scikit-learn "
-                           "classifier (is_classifier is False)")
+        raise _fail(
+            where,
+            f"factory() returned {type(first).__name__}, not a scikit-learn "
+            "classifier (is_classifier is False)",
+        )
     if not hasattr(first, "predict_proba"):
         raise _fail(where, f"{type(first).__name__} has no predict_proba")
     try:
@@ -760,35 +934,49 @@ def check_classifier(factory: str | Callable[[], Any], *, min_train_auc: float |
             first.fit(X, y)
             proba = first.predict_proba(X)
         except Exception as exc:
-            raise _fail(where, f"fit/predict_proba on a tiny binary problem failed: "
-                               f"{type(exc).__name__}: {exc}") from exc
+            raise _fail(
+                where,
+                f"fit/predict_proba on a tiny binary problem failed: {type(exc).__name__}: {exc}",
+            ) from exc
     if not X.equals(X_before):
         raise _fail(where, "fit modified its input X")
     proba = np.asarray(proba)
     if proba.shape != (len(y), 2):
-        raise _fail(where, f"predict_proba returned shape {proba.shape}; expected "
-                           f"({len(y)}, 2)")
-    if not (np.all(np.isfinite(proba)) and proba.min() >= 0 and proba.max() <= 1
-            and np.allclose(proba.sum(axis=1), 1, atol=1e-6)):
+        raise _fail(where, f"predict_proba returned shape {proba.shape}; expected ({len(y)}, 2)")
+    if not (
+        np.all(np.isfinite(proba))
+        and proba.min() >= 0
+        and proba.max() <= 1
+        and np.allclose(proba.sum(axis=1), 1, atol=1e-6)
+    ):
         raise _fail(where, "predict_proba must give probabilities in [0, 1] summing to 1")
     if not np.array_equal(np.asarray(getattr(first, "classes_", [])), [0, 1]):
         raise _fail(where, f"classes_ is {getattr(first, 'classes_', None)!r}; expected [0, 1]")
     if min_train_auc is not None:
         auc = roc_auc_score(y, proba[:, 1])
         if auc < min_train_auc:
-            raise _fail(where, f"training AUC {auc:.3f} on an easy problem is below "
-                               f"{min_train_auc}: does it learn from X?")
+            raise _fail(
+                where,
+                f"training AUC {auc:.3f} on an easy problem is below "
+                f"{min_train_auc}: does it learn from X?",
+            )
     try:
         check_is_fitted(second)
     except NotFittedError:
         pass
     else:
-        raise _fail(where, "fitting one classifier from factory() fitted another: the "
-                           "factory shares state between calls")
+        raise _fail(
+            where,
+            "fitting one classifier from factory() fitted another: the "
+            "factory shares state between calls",
+        )
     refit = unfitted.fit(X, y).predict_proba(X)
     if not np.allclose(refit, proba, atol=1e-8):
-        raise _fail(where, "two fits on the same data give different probabilities; fix the "
-                           "random seed (random_state) in the factory")
+        raise _fail(
+            where,
+            "two fits on the same data give different probabilities; fix the "
+            "random seed (random_state) in the factory",
+        )
     restored = pickle.loads(pickle.dumps(first))
     if not np.allclose(restored.predict_proba(X), proba, atol=1e-12):
         raise _fail(where, "a pickled copy predicts other probabilities")
@@ -804,8 +992,9 @@ _CHECKS: dict[str, Callable[..., None]] = {
 }
 
 
-def check_plugin(plugin: str, pm: pluggy.PluginManager | None = None,
-                 **check_params: dict[str, Any]) -> list[tuple[str, str]]:
+def check_plugin(
+    plugin: str, pm: pluggy.PluginManager | None = None, **check_params: dict[str, Any]
+) -> list[tuple[str, str]]:
     """Run the contract check of every entry that one plugin registers.
 
     Parameters

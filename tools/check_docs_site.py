@@ -36,30 +36,52 @@ import threading
 from pathlib import Path
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-ESTIMATORS = ("DualChannelFuser", "SkorchCNN", "DeepFeatureExtractor", "ClinicalEncoder",
-              "PValueSelector", "LassoSelector", "ClassifierSelector")
+ESTIMATORS = (
+    "DualChannelFuser",
+    "SkorchCNN",
+    "DeepFeatureExtractor",
+    "ClinicalEncoder",
+    "PValueSelector",
+    "LassoSelector",
+    "ClassifierSelector",
+)
 
 
 def find_chromium() -> str:
     for name in (os.environ.get("CHROMIUM"), "chromium", "chromium-browser", "google-chrome"):
         if name and shutil.which(name):
             return shutil.which(name)
-    sys.exit("check_docs_site: no Chromium found (install Debian's `chromium`, or set "
-             "$CHROMIUM to a Chrome/Chromium binary)")
+    sys.exit(
+        "check_docs_site: no Chromium found (install Debian's `chromium`, or set "
+        "$CHROMIUM to a Chrome/Chromium binary)"
+    )
 
 
 def dump_dom(chromium: str, url: str, screenshot: Path | None = None) -> str:
     """The page's DOM after its scripts ran (and optionally a screenshot of it)."""
-    base = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-            "--virtual-time-budget=8000", "--window-size=1280,1600"]
-    proc = subprocess.run([*base, "--dump-dom", url], capture_output=True, text=True,
-                          timeout=180, check=False)
+    base = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--virtual-time-budget=8000",
+        "--window-size=1280,1600",
+    ]
+    proc = subprocess.run(
+        [*base, "--dump-dom", url], capture_output=True, text=True, timeout=180, check=False
+    )
     if "<body" not in proc.stdout:
-        raise AssertionError(f"{url}: Chromium returned no page (exit {proc.returncode}):\n"
-                             f"{proc.stderr[-2000:]}")
+        raise AssertionError(
+            f"{url}: Chromium returned no page (exit {proc.returncode}):\n{proc.stderr[-2000:]}"
+        )
     if screenshot is not None:
-        subprocess.run([*base, f"--screenshot={screenshot}", url], capture_output=True,
-                       timeout=180, check=False)
+        subprocess.run(
+            [*base, f"--screenshot={screenshot}", url],
+            capture_output=True,
+            timeout=180,
+            check=False,
+        )
     return proc.stdout
 
 
@@ -76,17 +98,23 @@ def check_home(dom: str, site: Path) -> list[str]:
         if needle not in text:
             problems.append(f"home page: {needle!r} not shown")
     links = set(re.findall(r'href="([^"#?]+)"', dom))
-    pages = sorted(p.parent.relative_to(site).as_posix() + "/" for p in site.rglob("index.html")
-                   if p.parent != site and (p.parent / "index.html").exists()
-                   and not p.parent.name.startswith(("assets", "search")))
+    pages = sorted(
+        p.parent.relative_to(site).as_posix() + "/"
+        for p in site.rglob("index.html")
+        if p.parent != site
+        and (p.parent / "index.html").exists()
+        and not p.parent.name.startswith(("assets", "search"))
+    )
     for page in pages:
         if not any(link.rstrip("/").endswith(page.rstrip("/")) for link in links):
             problems.append(f"home page: no navigation link to {page}")
-    blocks = dom.count('class="highlight"') + dom.count("class=\"language-")
+    blocks = dom.count('class="highlight"') + dom.count('class="language-')
     copies = dom.count("data-clipboard-target=")  # the copy buttons the theme's script adds
     if copies == 0:
-        problems.append(f"home page: the theme's script did not run (no copy button on its "
-                        f"{blocks} code block(s))")
+        problems.append(
+            f"home page: the theme's script did not run (no copy button on its "
+            f"{blocks} code block(s))"
+        )
     return problems
 
 
@@ -145,9 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         problems += check_home(page(""), site)
         problems += check_api(page("api/estimators/"))
-        executed = sorted({p.parent for p in site.rglob("index.html")
-                           if 'class="highlight"' in p.read_text(encoding="utf-8")
-                           and "data:image/png;base64," in p.read_text(encoding="utf-8")})
+        executed = sorted(
+            {
+                p.parent
+                for p in site.rglob("index.html")
+                if 'class="highlight"' in p.read_text(encoding="utf-8")
+                and "data:image/png;base64," in p.read_text(encoding="utf-8")
+            }
+        )
         figures = 0
         for folder in executed:
             name = folder.relative_to(site).as_posix() + "/"
@@ -160,8 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAIL {problem}")
     if problems:
         return 1
-    print(f"check_docs_site: home page, API reference and {len(executed)} page(s) with "
-          f"{figures} figure(s) render in {Path(chromium).name}")
+    print(
+        f"check_docs_site: home page, API reference and {len(executed)} page(s) with "
+        f"{figures} figure(s) render in {Path(chromium).name}"
+    )
     return 0
 
 

@@ -124,8 +124,9 @@ def test_arrays_written_as_images_and_nothing_overwritten(tmp_path):
     loaded = load_cohort(manifest)
     from thyronet.imaging import read_image
 
-    np.testing.assert_allclose(read_image(loaded.loc[1, "transverse"]),
-                               frame.loc[1, "transverse"], atol=1 / 255)
+    np.testing.assert_allclose(
+        read_image(loaded.loc[1, "transverse"]), frame.loc[1, "transverse"], atol=1 / 255
+    )
     assert isinstance(frame.loc[1, "transverse"], np.ndarray)  # input untouched
     with pytest.raises(CohortError, match="already exists"):
         save_cohort(frame, tmp_path / "c.csv")

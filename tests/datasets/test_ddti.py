@@ -66,15 +66,32 @@ def box_polygon(x0, y0, x1, y1):
 
 
 def svg(*polygons):
-    return json.dumps([{"points": [{"x": x, "y": y} for x, y in poly],
-                        "annotation": {}, "regionType": "freehand"} for poly in polygons])
+    return json.dumps(
+        [
+            {
+                "points": [{"x": x, "y": y} for x, y in poly],
+                "annotation": {},
+                "regionType": "freehand",
+            }
+            for poly in polygons
+        ]
+    )
 
 
 def write_case(root, case_id, marks, *, fields=None, images=None, suffix=".png"):
     """Write xml/<case>.xml and, for every (k, array) in ``images``, images/<case>_<k>."""
-    fields = {"age": "", "sex": "", "composition": "", "echogenicity": "", "margins": "",
-              "calcifications": "", "tirads": "", "reportbacaf": "", "reporteco": "",
-              **(fields or {})}
+    fields = {
+        "age": "",
+        "sex": "",
+        "composition": "",
+        "echogenicity": "",
+        "margins": "",
+        "calcifications": "",
+        "tirads": "",
+        "reportbacaf": "",
+        "reporteco": "",
+        **(fields or {}),
+    }
     case = ET.Element("case")
     ET.SubElement(case, "number").text = str(case_id)
     for name, value in fields.items():
@@ -102,15 +119,42 @@ def shifted(poly, dx):
 def root(tmp_path):
     """Four cases: paired (left elongated), paired (right elongated), single-panel, no TI-RADS."""
     r = tmp_path / "ddti"
-    write_case(r, 7, {1: svg(LONG, shifted(ROUND, SEAM))}, images={1: dual_frame(1)},
-               fields={"age": "49", "sex": "F", "tirads": "4b", "margins": "ill- defined",
-                       "calcifications": "microcalcification", "composition": "Solid",
-                       "echogenicity": "hypoechogenicity", "reporteco": "  Bethesda\n VI "})
-    write_case(r, 8, {1: svg(ROUND, shifted(LONG, SEAM))}, images={1: dual_frame(2)},
-               fields={"age": "61", "sex": "M", "tirads": "3", "margins": "well defined",
-                       "calcifications": "non"})
-    write_case(r, 9, {1: svg(LONG)}, images={1: single_frame(3)},
-               fields={"age": "30", "sex": "u", "tirads": "2"})
+    write_case(
+        r,
+        7,
+        {1: svg(LONG, shifted(ROUND, SEAM))},
+        images={1: dual_frame(1)},
+        fields={
+            "age": "49",
+            "sex": "F",
+            "tirads": "4b",
+            "margins": "ill- defined",
+            "calcifications": "microcalcification",
+            "composition": "Solid",
+            "echogenicity": "hypoechogenicity",
+            "reporteco": "  Bethesda\n VI ",
+        },
+    )
+    write_case(
+        r,
+        8,
+        {1: svg(ROUND, shifted(LONG, SEAM))},
+        images={1: dual_frame(2)},
+        fields={
+            "age": "61",
+            "sex": "M",
+            "tirads": "3",
+            "margins": "well defined",
+            "calcifications": "non",
+        },
+    )
+    write_case(
+        r,
+        9,
+        {1: svg(LONG)},
+        images={1: single_frame(3)},
+        fields={"age": "30", "sex": "u", "tirads": "2"},
+    )
     write_case(r, 10, {1: svg(LONG, shifted(ROUND, SEAM))}, images={1: dual_frame(4)})
     return r
 
@@ -176,10 +220,15 @@ def test_case_fields_are_normalised_and_labelled(root):
 
 
 def test_label_callable_gets_the_case_fields(root):
-    cohort = load_ddti(root, label=lambda f: 1 if "bethesda vi" in f["reporteco"].lower()
-                       else (0 if f["tirads"] else None))
-    assert cohort.set_index("case_id")["label"].to_dict(
-    ) == pytest.approx({7: 1.0, 8: 0.0, 10: math.nan}, nan_ok=True)
+    cohort = load_ddti(
+        root,
+        label=lambda f: (
+            1 if "bethesda vi" in f["reporteco"].lower() else (0 if f["tirads"] else None)
+        ),
+    )
+    assert cohort.set_index("case_id")["label"].to_dict() == pytest.approx(
+        {7: 1.0, 8: 0.0, 10: math.nan}, nan_ok=True
+    )
     with pytest.raises(ValueError, match=r"returned 'yes' for case 7"):
         load_ddti(root, label=lambda f: "yes")
 
@@ -191,10 +240,15 @@ def test_unpaired_cases_are_reported_or_kept_as_single_view(root, tmp_path):
     assert isinstance(report, DDTIReport)
     assert 9 not in set(cohort["case_id"]) and 11 not in set(cohort["case_id"])
     reasons = report.excluded.set_index("case_id")["reason"].to_dict()
-    assert reasons == {9: "no dual-panel frame", 11: "nodule outlined in one half only",
-                       12: "dual-panel frame without outlines"}
-    assert "11_1.png: dual-panel; nodule outlined in the right half only" in \
-        report.excluded.set_index("case_id").loc[11, "detail"]
+    assert reasons == {
+        9: "no dual-panel frame",
+        11: "nodule outlined in one half only",
+        12: "dual-panel frame without outlines",
+    }
+    assert (
+        "11_1.png: dual-panel; nodule outlined in the right half only"
+        in report.excluded.set_index("case_id").loc[11, "detail"]
+    )
     assert report.counts["paired cases"] == 3 and report.counts["excluded cases"] == 3
     assert "excluded (no dual-panel frame): 1" in str(report)
 
@@ -216,7 +270,8 @@ def test_exact_duplicates_are_dropped_and_reported(root):
     cohort, report = load_ddti(root, return_report=True)
     assert 10 not in set(cohort["case_id"]) and 7 in set(cohort["case_id"])
     assert report.duplicates[["image", "case_id", "duplicate_of"]].values.tolist() == [
-        ["10_1.png", 10, "7_1.png"]]
+        ["10_1.png", 10, "7_1.png"]
+    ]
     assert report.excluded.set_index("case_id").loc[10, "reason"] == "only duplicate images"
     assert report.counts["duplicates dropped"] == 1
 
@@ -245,8 +300,9 @@ def test_reads_the_raw_layout_only(root):
 def test_grayscale_jpeg_and_subfolders(tmp_path):
     write_case(tmp_path, 3, {2: svg(LONG, shifted(ROUND, SEAM))})
     (tmp_path / "images" / "valid").mkdir()
-    Image.fromarray(dual_frame(rgb=False)).save(tmp_path / "images" / "valid" / "3_2.jpg",
-                                                quality=95)
+    Image.fromarray(dual_frame(rgb=False)).save(
+        tmp_path / "images" / "valid" / "3_2.jpg", quality=95
+    )
     row = load_ddti(tmp_path).iloc[0]
     assert row["image"] == "3_2.jpg" and row["seam_x"] == SEAM
 
@@ -283,11 +339,14 @@ def test_malformed_xml_warns_with_the_file_name(root):
         load_ddti(root, errors="raise")
 
 
-@pytest.mark.parametrize("mark, message", [
-    ("[{\"points\": [", "not valid JSON"),
-    ("[{\"points\": [{\"x\": 1}]}]", "numeric x and y"),
-    ("{\"points\": []}", "JSON list"),
-])
+@pytest.mark.parametrize(
+    "mark, message",
+    [
+        ('[{"points": [', "not valid JSON"),
+        ('[{"points": [{"x": 1}]}]', "numeric x and y"),
+        ('{"points": []}', "JSON list"),
+    ],
+)
 def test_malformed_outline_warns_with_the_file_name(tmp_path, mark, message):
     write_case(tmp_path, 5, {1: mark}, images={1: dual_frame()})
     with pytest.warns(DDTIWarning, match=rf"5\.xml'?, image 1.*{message}"):
@@ -314,18 +373,26 @@ def test_corrupt_or_missing_image(root):
 
 
 def test_unknown_tirads_value_warns(root):
-    write_case(root, 14, {1: svg(LONG, shifted(ROUND, SEAM))}, images={1: dual_frame(9)},
-               fields={"tirads": "6"})
+    write_case(
+        root,
+        14,
+        {1: svg(LONG, shifted(ROUND, SEAM))},
+        images={1: dual_frame(9)},
+        fields={"tirads": "6"},
+    )
     with pytest.warns(DDTIWarning, match=r"14\.xml.*<tirads>6</tirads>"):
         row = load_ddti(root).set_index("case_id").loc[14]
     assert pd.isna(row["tirads"]) and math.isnan(row["label"])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"label": "bethesda"}, "label must be one of"),
-    ({"single_view": "both"}, "single_view must be one of"),
-    ({"errors": "ignore"}, "errors must be one of"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"label": "bethesda"}, "label must be one of"),
+        ({"single_view": "both"}, "single_view must be one of"),
+        ({"errors": "ignore"}, "errors must be one of"),
+    ],
+)
 def test_bad_parameters(root, kwargs, message):
     with pytest.raises(ValueError, match=message):
         load_ddti(root, **kwargs)
@@ -368,10 +435,15 @@ def ddti(ddti_root):
 
 def _polygons(root, image):
     case_id, k = image.rsplit(".", 1)[0].split("_")
-    mark = next(m for m in ET.parse(root / "xml" / f"{case_id}.xml").getroot().iter("mark")
-                if m.findtext("image").strip() == k)
-    return [np.array([[p["x"], p["y"]] for p in shape["points"]], dtype=float)
-            for shape in json.loads(mark.findtext("svg"))]
+    mark = next(
+        m
+        for m in ET.parse(root / "xml" / f"{case_id}.xml").getroot().iter("mark")
+        if m.findtext("image").strip() == k
+    )
+    return [
+        np.array([[p["x"], p["y"]] for p in shape["points"]], dtype=float)
+        for shape in json.loads(mark.findtext("svg"))
+    ]
 
 
 @pytest.mark.data
@@ -398,8 +470,11 @@ def test_shared_copy_every_roi_crop_contains_its_polygon(ddti):
             crop = crop_roi(image, box, margin=0.0, where=f"{row.image} {view}")
             assert crop.shape == (y1 - y0, x1 - x0)
             offset = 0 if side == "left" else row.seam_x
-            mine = [p - [offset, 0] for p in polygons
-                    if (p[:, 0].mean() < row.seam_x) == (side == "left")]
+            mine = [
+                p - [offset, 0]
+                for p in polygons
+                if (p[:, 0].mean() < row.seam_x) == (side == "left")
+            ]
             assert len(mine) == 1, (row.image, side)
             pts = mine[0]
             # outlines may overshoot the seam by a few pixels; nothing else is clamped
@@ -419,8 +494,11 @@ def test_shared_copy_halves_are_the_source_frame(ddti):
     for row in cohort.iloc[::20].itertuples():
         with Image.open(root / "images" / row.image) as img:
             frame = np.asarray(img.convert("L"), dtype=np.float32) / 255
-        left, right = ((row.longitudinal, row.transverse) if row.longitudinal_panel == "left"
-                       else (row.transverse, row.longitudinal))
+        left, right = (
+            (row.longitudinal, row.transverse)
+            if row.longitudinal_panel == "left"
+            else (row.transverse, row.longitudinal)
+        )
         np.testing.assert_array_equal(np.hstack([left, right]), frame)
 
 
@@ -442,8 +520,8 @@ def test_shared_copy_agrees_with_the_derived_csvs(ddti):
     both = set(images.loc[images["nodule_outlined_in_both_panels"] == 1, "case_id"])
     assert set(cohort["case_id"]) == both
     cases = pd.read_csv(root / "cases.csv").set_index("case_id")
-    expected = cases.loc[cohort["case_id"], "tirads_binary"].map(
-        {"malignant": 1.0, "benign": 0.0})
+    expected = cases.loc[cohort["case_id"], "tirads_binary"].map({"malignant": 1.0, "benign": 0.0})
     np.testing.assert_array_equal(cohort["label"].to_numpy(), expected.to_numpy())
-    np.testing.assert_array_equal(cohort["age"].to_numpy(),
-                                  cases.loc[cohort["case_id"], "age"].to_numpy())
+    np.testing.assert_array_equal(
+        cohort["age"].to_numpy(), cases.loc[cohort["case_id"], "age"].to_numpy()
+    )

@@ -45,11 +45,20 @@ def rendered():
 
 def test_schema_columns_and_validation(paper_sized):
     frame = paper_sized
-    expected = ["patient_id", *VIEWS, "longitudinal_roi", "transverse_roi", *CLINICAL_COLUMNS,
-                "clnm", "cohort", "center", "oracle_risk"]
+    expected = [
+        "patient_id",
+        *VIEWS,
+        "longitudinal_roi",
+        "transverse_roi",
+        *CLINICAL_COLUMNS,
+        "clnm",
+        "cohort",
+        "center",
+        "oracle_risk",
+    ]
     assert list(frame.columns[: len(expected)]) == expected
     truth = [c for group in TRUTH_COLUMNS.values() for c in group]
-    assert list(frame.columns[len(expected):]) == truth
+    assert list(frame.columns[len(expected) :]) == truth
     assert all(c.startswith("truth_") for c in truth)
     assert frame.attrs["truth_columns"] == {k: list(v) for k, v in TRUTH_COLUMNS.items()}
     checked = validate_cohort(frame)
@@ -137,7 +146,8 @@ def test_size_is_a_microcarcinoma(large):
     np.testing.assert_allclose(diameters.max(axis=1), large["truth_shared_size_mm"])
     np.testing.assert_allclose(
         large["truth_shared_depth_mm"] / large["truth_trans_width_mm"],
-        large["truth_shared_aspect_ratio"])
+        large["truth_shared_aspect_ratio"],
+    )
 
 
 def test_readings_are_noisy_readings_of_the_truth(large):
@@ -187,9 +197,13 @@ def _cv_auc(frame, columns):
     clinical = pd.get_dummies(frame[list(CLINICAL_COLUMNS)], drop_first=True).astype(float)
     X = pd.concat([clinical, frame[list(columns)]], axis=1).to_numpy(float)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-    proba = cross_val_predict(model, X, frame["clnm"],
-                              cv=StratifiedKFold(5, shuffle=True, random_state=0),
-                              method="predict_proba")[:, 1]
+    proba = cross_val_predict(
+        model,
+        X,
+        frame["clnm"],
+        cv=StratifiedKFold(5, shuffle=True, random_state=0),
+        method="predict_proba",
+    )[:, 1]
     return roc_auc_score(frame["clnm"], proba)
 
 
@@ -197,8 +211,9 @@ def test_both_views_beat_one_view(large):
     shared = list(TRUTH_COLUMNS["shared"])
     longitudinal = _cv_auc(large, shared + list(TRUTH_COLUMNS["longitudinal"]))
     transverse = _cv_auc(large, shared + list(TRUTH_COLUMNS["transverse"]))
-    both = _cv_auc(large, shared + list(TRUTH_COLUMNS["longitudinal"])
-                   + list(TRUTH_COLUMNS["transverse"]))
+    both = _cv_auc(
+        large, shared + list(TRUTH_COLUMNS["longitudinal"]) + list(TRUTH_COLUMNS["transverse"])
+    )
     assert both - max(longitudinal, transverse) >= 0.05
     # and each view adds to the clinical table and the shared traits
     assert min(longitudinal, transverse) - _cv_auc(large, shared) >= 0.03
@@ -209,8 +224,9 @@ def test_both_views_beat_one_view(large):
 
 def test_images_and_rois(rendered):
     for view in VIEWS:
-        for image, box, mask in zip(rendered[view], rendered[f"{view}_roi"],
-                                    rendered[f"{view}_mask"], strict=True):
+        for image, box, mask in zip(
+            rendered[view], rendered[f"{view}_roi"], rendered[f"{view}_mask"], strict=True
+        ):
             assert image.shape == (64, 64) and image.dtype == np.float32
             assert 0.0 <= image.min() and image.max() <= 1.0
             x0, y0, x1, y1 = box
@@ -230,11 +246,12 @@ def test_hypoechoic_nodule_is_darker(rendered):
     hypo = (rendered["truth_shared_echo"] < 0.6).to_numpy()
     for view in VIEWS:
         nodule, around = [], []
-        for image, mask, (x0, y0, x1, y1) in zip(rendered[view], rendered[f"{view}_mask"],
-                                                  rendered[f"{view}_roi"], strict=True):
+        for image, mask, (x0, y0, x1, y1) in zip(
+            rendered[view], rendered[f"{view}_mask"], rendered[f"{view}_roi"], strict=True
+        ):
             dx, dy = (x1 - x0) // 2, (y1 - y0) // 2
             ring = np.zeros_like(mask)
-            ring[max(0, y0 - dy):y1 + dy, max(0, x0 - dx):x1 + dx] = True
+            ring[max(0, y0 - dy) : y1 + dy, max(0, x0 - dx) : x1 + dx] = True
             nodule.append(np.median(image[mask]))
             around.append(np.median(image[ring & ~mask]))
         nodule, around = np.array(nodule), np.array(around)
@@ -270,7 +287,7 @@ def test_view_specific_traits_are_drawn_in_their_section_only(rendered):
         out = []
         for image, (x0, y0, x1, y1) in zip(r[view], r[f"{view}_roi"], strict=True):
             w = max(2, (x1 - x0) // 4)
-            out.append(image[y0:y1, max(0, x0 - w):x0].mean() if x0 > 0 else np.nan)
+            out.append(image[y0:y1, max(0, x0 - w) : x0].mean() if x0 > 0 else np.nan)
         return np.array(out)
 
     t_strip, l_strip = strip("transverse"), strip("longitudinal")
@@ -282,12 +299,18 @@ def test_view_specific_traits_are_drawn_in_their_section_only(rendered):
     # the off-plane microcalcification cluster adds bright foci to the longitudinal view only
     # (bright pixels in the nodule regressed on the central foci and the cluster foci)
     no_coarse = (r["truth_shared_coarse"] == 0).to_numpy()
-    X = np.column_stack([np.ones(no_coarse.sum()), r["truth_shared_micro_foci"][no_coarse],
-                         r["truth_long_calc_cluster"][no_coarse]])
+    X = np.column_stack(
+        [
+            np.ones(no_coarse.sum()),
+            r["truth_shared_micro_foci"][no_coarse],
+            r["truth_long_calc_cluster"][no_coarse],
+        ]
+    )
     slopes = {}
     for view in VIEWS:
-        bright = np.array([(im[m] > 0.85).sum() for im, m in zip(r[view], r[f"{view}_mask"],
-                                                                 strict=True)])[no_coarse]
+        bright = np.array(
+            [(im[m] > 0.85).sum() for im, m in zip(r[view], r[f"{view}_mask"], strict=True)]
+        )[no_coarse]
         slopes[view] = np.linalg.lstsq(X, bright, rcond=None)[0]
     assert slopes["longitudinal"][1] > 0.7 and slopes["transverse"][1] > 0.7  # central: both
     assert slopes["longitudinal"][2] > 0.7  # cluster: longitudinal only
@@ -314,8 +337,7 @@ def test_second_centre_looks_different(rendered):
 
 def test_out_dir_writes_pngs_and_a_loadable_manifest(tmp_path):
     memory = make_ptmc_cohort(10, image_size=32, random_state=4)
-    disk = make_ptmc_cohort(10, image_size=32, random_state=4, out_dir=tmp_path,
-                            return_masks=True)
+    disk = make_ptmc_cohort(10, image_size=32, random_state=4, out_dir=tmp_path, return_masks=True)
     manifest = tmp_path / "manifest.csv"
     assert manifest.is_file()
     assert len(list((tmp_path / "images").glob("*.png"))) == 40  # 2 views + 2 masks each
@@ -324,8 +346,7 @@ def test_out_dir_writes_pngs_and_a_loadable_manifest(tmp_path):
     loaded = load_cohort(manifest)
     assert len(loaded) == 10
     assert list(loaded["longitudinal_roi"]) == list(memory["longitudinal_roi"])
-    pd.testing.assert_series_equal(loaded["oracle_risk"], memory["oracle_risk"],
-                                   check_exact=False)
+    pd.testing.assert_series_equal(loaded["oracle_risk"], memory["oracle_risk"], check_exact=False)
     for view in VIEWS:
         for path, array in zip(disk[view], memory[view], strict=True):
             png = np.asarray(Image.open(path), dtype=np.float32) / 255
@@ -336,6 +357,5 @@ def test_out_dir_writes_pngs_and_a_loadable_manifest(tmp_path):
 
     with pytest.raises(FileExistsError, match=r"manifest\.csv"):
         make_ptmc_cohort(10, image_size=32, random_state=4, out_dir=tmp_path)
-    again = make_ptmc_cohort(10, image_size=32, random_state=5, out_dir=tmp_path,
-                             overwrite=True)
+    again = make_ptmc_cohort(10, image_size=32, random_state=5, out_dir=tmp_path, overwrite=True)
     assert len(load_cohort(manifest)) == len(again)

@@ -14,17 +14,43 @@ from thyronet.metrics import baseline_table
 # with the paper's chi-square statistics and P values.
 PAPER_COUNTS = {
     "sex": ({"female": (196, 90, 59), "male": (69, 24, 23)}, 1.493, 0.474),
-    "location": ({"upper": (33, 15, 22), "middle": (146, 58, 38), "lower": (57, 29, 20),
-                  "isthmus": (29, 12, 2)}, 15.632, 0.016),
+    "location": (
+        {
+            "upper": (33, 15, 22),
+            "middle": (146, 58, 38),
+            "lower": (57, 29, 20),
+            "isthmus": (29, 12, 2),
+        },
+        15.632,
+        0.016,
+    ),
     "ete": ({"absent": (226, 102, 77), "present": (39, 12, 5)}, 4.733, 0.094),
-    "echogenicity": ({"hyper_isoechoic": (11, 8, 5), "hypoechoic": (200, 75, 59),
-                      "markedly_hypoechoic": (54, 31, 18)}, 4.110, 0.391),
+    "echogenicity": (
+        {
+            "hyper_isoechoic": (11, 8, 5),
+            "hypoechoic": (200, 75, 59),
+            "markedly_hypoechoic": (54, 31, 18),
+        },
+        4.110,
+        0.391,
+    ),
     "margin": ({"clear": (113, 53, 29), "unclear": (152, 61, 53)}, 2.449, 0.294),
     "shape": ({"regular": (115, 47, 24), "irregular": (150, 67, 58)}, 5.242, 0.073),
-    "vascularity": ({"I": (95, 38, 24), "II": (21, 9, 12), "III": (140, 63, 41),
-                     "IV": (9, 4, 5)}, 5.642, 0.465),
-    "calcification": ({"absent": (123, 58, 41), "micro": (100, 38, 25), "coarse": (25, 13, 10),
-                       "mixed": (17, 5, 6)}, 2.902, 0.821),
+    "vascularity": (
+        {"I": (95, 38, 24), "II": (21, 9, 12), "III": (140, 63, 41), "IV": (9, 4, 5)},
+        5.642,
+        0.465,
+    ),
+    "calcification": (
+        {
+            "absent": (123, 58, 41),
+            "micro": (100, 38, 25),
+            "coarse": (25, 13, 10),
+            "mixed": (17, 5, 6),
+        },
+        2.902,
+        0.821,
+    ),
     "capsular_contact": ({"absent": (97, 41, 32), "present": (168, 73, 50)}, 0.212, 0.900),
     "discontinuous_capsule": ({"absent": (186, 83, 56), "present": (79, 31, 26)}, 0.496, 0.780),
 }
@@ -35,8 +61,13 @@ SIZES = {"train": 265, "validation": 114, "test": 82}
 def paper_cohort() -> pd.DataFrame:
     """A cohort with the paper's Table 1 category counts (rows shuffled within a group)."""
     rng = np.random.default_rng(0)
-    columns: dict[str, list] = {"cohort": [], "clnm": [], "patient_id": [],
-                                "longitudinal": [], "transverse": []}
+    columns: dict[str, list] = {
+        "cohort": [],
+        "clnm": [],
+        "patient_id": [],
+        "longitudinal": [],
+        "transverse": [],
+    }
     for g, n in SIZES.items():
         columns["cohort"] += [g] * n
         columns["clnm"] += list(rng.integers(0, 2, n))
@@ -91,8 +122,7 @@ def test_continuous_rows_median_iqr_and_kruskal(paper_cohort):
 
 
 def test_kruskal_statistic_by_hand_without_ties():
-    frame = pd.DataFrame({"g": ["a"] * 3 + ["b"] * 3 + ["c"] * 2,
-                          "x": [1.0, 5, 2, 8, 7, 3, 4, 6]})
+    frame = pd.DataFrame({"g": ["a"] * 3 + ["b"] * 3 + ["c"] * 2, "x": [1.0, 5, 2, 8, 7, 3, 4, 6]})
     table = baseline_table(frame, groupby="g")
     ranks = {"a": [1, 5, 2], "b": [8, 7, 3], "c": [4, 6]}  # values equal their ranks
     n = 8
@@ -103,8 +133,12 @@ def test_kruskal_statistic_by_hand_without_ties():
 
 
 def test_two_by_two_chi_square_has_no_yates_correction():
-    frame = pd.DataFrame({"arm": ["x"] * 20 + ["y"] * 20,
-                          "smoker": [True] * 12 + [False] * 8 + [True] * 5 + [False] * 15})
+    frame = pd.DataFrame(
+        {
+            "arm": ["x"] * 20 + ["y"] * 20,
+            "smoker": [True] * 12 + [False] * 8 + [True] * 5 + [False] * 15,
+        }
+    )
     table = baseline_table(frame, groupby="arm")
     a, b, c, d = 12, 8, 5, 15  # x: yes/no, y: yes/no
     pearson = 40 * (a * d - b * c) ** 2 / ((a + b) * (c + d) * (a + c) * (b + d))
@@ -114,18 +148,24 @@ def test_two_by_two_chi_square_has_no_yates_correction():
 
 
 def test_any_frame_kinds_order_and_overrides():
-    frame = pd.DataFrame({
-        "site": pd.Categorical(["north", "south"] * 6, categories=["south", "north"]),
-        "grade": pd.Categorical(["low", "high", "mid"] * 4, categories=["low", "mid", "high"]),
-        "score": np.arange(12.0),
-        "stage": [1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3],
-        "label": list("abcabcabcabc"),
-    })
+    frame = pd.DataFrame(
+        {
+            "site": pd.Categorical(["north", "south"] * 6, categories=["south", "north"]),
+            "grade": pd.Categorical(["low", "high", "mid"] * 4, categories=["low", "mid", "high"]),
+            "score": np.arange(12.0),
+            "stage": [1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3],
+            "label": list("abcabcabcabc"),
+        }
+    )
     table = baseline_table(frame, groupby="site", categorical=["stage"])
     assert [c for c in table.columns if "(n =" in c] == ["south (n = 6)", "north (n = 6)"]
     kinds = table[table["level"] == ""].set_index("variable")["test"]
-    assert kinds.to_dict() == {"grade": "chi-square", "score": "Kruskal-Wallis",
-                               "stage": "chi-square", "label": "chi-square"}
+    assert kinds.to_dict() == {
+        "grade": "chi-square",
+        "score": "Kruskal-Wallis",
+        "stage": "chi-square",
+        "label": "chi-square",
+    }
     assert table[table["variable"] == "grade"]["level"].tolist() == ["", "low", "mid", "high"]
     assert table[table["variable"] == "stage"]["level"].tolist() == ["", "1", "2", "3"]
     only = baseline_table(frame, groupby="site", variables=["score"], continuous=["score"])
@@ -133,10 +173,13 @@ def test_any_frame_kinds_order_and_overrides():
 
 
 def test_missing_values_are_counted_and_left_out():
-    frame = pd.DataFrame({"cohort": ["train"] * 4 + ["test"] * 4,
-                          "age": [40, np.nan, 60, 45, 41, 52, 38, 61],
-                          "sex": ["female", "male", None, "female",
-                                  "male", "male", "female", "female"]})
+    frame = pd.DataFrame(
+        {
+            "cohort": ["train"] * 4 + ["test"] * 4,
+            "age": [40, np.nan, 60, 45, 41, 52, 38, 61],
+            "sex": ["female", "male", None, "female", "male", "male", "female", "female"],
+        }
+    )
     table = baseline_table(frame)
     assert table.columns[2:4].tolist() == ["train (n = 4)", "test (n = 4)"]
     age = table[table["variable"] == "age"]
@@ -152,8 +195,12 @@ def test_missing_values_are_counted_and_left_out():
 
 
 def test_schema_levels_with_no_subjects_are_shown_and_left_out_of_the_test():
-    frame = pd.DataFrame({"cohort": ["train", "train", "test", "test", "test"],
-                          "location": ["Upper", "middle", "upper", "middle", "middle"]})
+    frame = pd.DataFrame(
+        {
+            "cohort": ["train", "train", "test", "test", "test"],
+            "location": ["Upper", "middle", "upper", "middle", "middle"],
+        }
+    )
     table = baseline_table(frame).set_index("level")
     assert table.index.tolist() == ["", "upper", "middle", "lower", "isthmus"]
     assert table.loc["isthmus", "train (n = 2)"] == "0 (0.0)"

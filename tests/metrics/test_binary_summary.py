@@ -37,16 +37,22 @@ def test_binary_summary_counts_and_intervals():
     assert isinstance(out, BinarySummary)
     # positive when score >= 0.5: TP = 0.9, 0.8, 0.5, 0.6; FP = 0.7, 0.5
     assert (out.tp, out.fp, out.tn, out.fn) == (4, 2, 3, 1)
-    expected = {"accuracy": (7, 10), "sensitivity": (4, 5), "specificity": (3, 5),
-                "ppv": (4, 6), "npv": (3, 4)}
+    expected = {
+        "accuracy": (7, 10),
+        "sensitivity": (4, 5),
+        "specificity": (3, 5),
+        "ppv": (4, 6),
+        "npv": (3, 4),
+    }
     for name, (k, n) in expected.items():
         metric = getattr(out, name)
         assert metric.estimate == k / n
         assert_allclose([metric.low, metric.high], _wilson(k, n), rtol=1e-12)
     assert out.f1.estimate == pytest.approx(f1_score(y, s >= 0.5), rel=1e-12)
     j_low, j_high = _wilson(4, 7)  # Jaccard TP / (TP + FP + FN) = 4 / 7
-    assert_allclose([out.f1.low, out.f1.high], [2 * j_low / (1 + j_low),
-                                                2 * j_high / (1 + j_high)], rtol=1e-12)
+    assert_allclose(
+        [out.f1.low, out.f1.high], [2 * j_low / (1 + j_low), 2 * j_high / (1 + j_high)], rtol=1e-12
+    )
     frame = out.to_frame()
     assert list(frame.index) == ["accuracy", "sensitivity", "specificity", "ppv", "npv", "f1"]
     assert frame.loc["npv", "total"] == 4

@@ -28,8 +28,9 @@ def _calibrated(seed=0, n=500, low=0.02, high=0.98):
 def test_hosmer_lemeshow_agrees_with_statsmodels_on_the_same_bins(n, groups):
     y, p = _calibrated(seed=n, n=n)  # continuous p: no ties, so the bins are the same
     ours = hosmer_lemeshow(y, p, n_groups=groups)
-    sm = chisquare_binning(np.column_stack([1 - y, y]), np.column_stack([1 - p, p]),
-                           sort_var=p, bins=groups)
+    sm = chisquare_binning(
+        np.column_stack([1 - y, y]), np.column_stack([1 - p, p]), sort_var=p, bins=groups
+    )
     assert ours.df == sm.df == groups - 2
     assert_allclose(ours.statistic, sm.statistic, rtol=1e-12)
     assert_allclose(ours.p_value, sm.pvalue, rtol=1e-10)
@@ -84,8 +85,9 @@ def test_hosmer_lemeshow_flags_miscalibration():
 
 def test_hosmer_lemeshow_bad_input():
     y, p = _calibrated(n=20)
-    with pytest.raises(ValueError, match="at least as many subjects as groups; got 8 subjects "
-                                         "for n_groups=10"):
+    with pytest.raises(
+        ValueError, match="at least as many subjects as groups; got 8 subjects for n_groups=10"
+    ):
         hosmer_lemeshow(y[:8], p[:8])
     with pytest.raises(ValueError, match=r"y_prob must be probabilities in \[0, 1\]; got \[1.5\]"):
         hosmer_lemeshow(y, np.r_[p[:-1], 1.5])
@@ -112,9 +114,14 @@ def test_intercept_and_slope_solve_the_recalibration_score_equations():
     a = optimize.brentq(lambda a: np.sum(y - expit(a + lp)), -5, 5, xtol=1e-14)
     assert line.intercept == pytest.approx(a, abs=1e-7)
     # slope: the maximum-likelihood equations of logit P = a' + b logit(p)
-    res = optimize.root(lambda ab: [np.sum(y - expit(ab[0] + ab[1] * lp)),
-                                    np.sum((y - expit(ab[0] + ab[1] * lp)) * lp)],
-                        [0.0, 1.0], tol=1e-13)
+    res = optimize.root(
+        lambda ab: [
+            np.sum(y - expit(ab[0] + ab[1] * lp)),
+            np.sum((y - expit(ab[0] + ab[1] * lp)) * lp),
+        ],
+        [0.0, 1.0],
+        tol=1e-13,
+    )
     assert line.slope == pytest.approx(res.x[1], abs=1e-7)
     assert 0.45 < line.slope < 0.75  # the generating slope was 0.6
 

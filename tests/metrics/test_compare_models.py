@@ -36,16 +36,20 @@ def test_compare_models_equals_pairwise_delong_tests():
     assert list(cmp.auc.index) == ["DL_F", "Combined", "Clinical"]
     for name, s in scores.items():
         auc, low, high = roc_auc_ci(y, s)
-        assert_allclose(cmp.auc.loc[name, ["auc", "ci_low", "ci_high"]], [auc, low, high],
-                        rtol=1e-12)
+        assert_allclose(
+            cmp.auc.loc[name, ["auc", "ci_low", "ci_high"]], [auc, low, high], rtol=1e-12
+        )
         assert cmp.auc.loc[name, "AUC (95% CI)"] == f"{auc:.3f} ({low:.3f}-{high:.3f})"
     assert np.isnan(np.diag(cmp.p_values.to_numpy())).all()
     assert_allclose(cmp.p_values.to_numpy(), cmp.p_values.to_numpy().T)
     assert len(cmp.pairs) == 3
     for _, pair in cmp.pairs.iterrows():
         test = delong_test(y, scores[pair.model_a], scores[pair.model_b])
-        assert_allclose([pair.z, pair.p_value, pair.ci_low, pair.ci_high],
-                        [test.z, test.p_value, test.ci_low, test.ci_high], rtol=1e-12)
+        assert_allclose(
+            [pair.z, pair.p_value, pair.ci_low, pair.ci_high],
+            [test.z, test.p_value, test.ci_low, test.ci_high],
+            rtol=1e-12,
+        )
         assert cmp.p_values.loc[pair.model_b, pair.model_a] == test.p_value
 
 
@@ -69,8 +73,9 @@ def test_compare_models_bad_input():
 
 
 def _cohorts(n=240):
-    return np.repeat(["test", "train", "validation"], [60, 120, 60])[np.random.default_rng(9)
-                                                                     .permutation(n)]
+    return np.repeat(["test", "train", "validation"], [60, 120, 60])[
+        np.random.default_rng(9).permutation(n)
+    ]
 
 
 def test_evaluate_cohorts_layout_and_values():
@@ -79,9 +84,18 @@ def test_evaluate_cohorts_layout_and_values():
     table = evaluate_cohorts(y, scores, cohorts)
     assert table.index.names == ["model", "cohort"]
     assert list(table.loc["DL_F"].index) == ["train", "validation", "test"]  # paper order
-    assert list(table.columns) == ["n", "n_positive", "auc", "auc_low", "auc_high",
-                                   "AUC (95% CI)", "threshold", "accuracy", "sensitivity",
-                                   "specificity"]
+    assert list(table.columns) == [
+        "n",
+        "n_positive",
+        "auc",
+        "auc_low",
+        "auc_high",
+        "AUC (95% CI)",
+        "threshold",
+        "accuracy",
+        "sensitivity",
+        "specificity",
+    ]
     mask = (cohorts == "validation").to_numpy()
     row = table.loc[("Combined", "validation")]
     auc, low, high = roc_auc_ci(y[mask], scores["Combined"][mask])
@@ -103,15 +117,18 @@ def test_evaluate_cohorts_youden_from_reference_cohort():
         assert (table.loc[name, "threshold"] == expected).all()
     other = evaluate_cohorts(y, scores, cohorts, threshold="youden", reference_cohort="test")
     test = cohorts == "test"
-    assert other.loc[("DL_F", "train"), "threshold"] == youden_threshold(
-        y[test], scores["DL_F"][test]).threshold
+    assert (
+        other.loc[("DL_F", "train"), "threshold"]
+        == youden_threshold(y[test], scores["DL_F"][test]).threshold
+    )
 
 
 def test_evaluate_cohorts_thresholds_per_model_and_other_cohort_names():
     y, scores = _models()
     centres = np.where(np.arange(240) < 100, "B", "A")
-    table = evaluate_cohorts(y, scores, centres,
-                             threshold={"DL_F": 0.1, "Combined": 0.2, "Clinical": 0.3})
+    table = evaluate_cohorts(
+        y, scores, centres, threshold={"DL_F": 0.1, "Combined": 0.2, "Clinical": 0.3}
+    )
     assert list(table.loc["DL_F"].index) == ["B", "A"]  # order of first appearance
     assert table.loc[("Clinical", "A"), "threshold"] == 0.3
 

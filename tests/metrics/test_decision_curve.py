@@ -20,13 +20,20 @@ def test_hand_computed_example():
     # pt = 0.95: nobody treated -> 0
     assert_allclose(dc["net_benefit"], [2 / 5, 1 / 3, 4 / 15, 0, 0], atol=1e-15)
     # treat all: prevalence 2/5 - 3/5 * odds
-    assert_allclose(dc["net_benefit_all"], [2 / 5, 1 / 3, 0, -1 / 5, 2 / 5 - 3 / 5 * 19],
-                    atol=1e-12)
+    assert_allclose(
+        dc["net_benefit_all"], [2 / 5, 1 / 3, 0, -1 / 5, 2 / 5 - 3 / 5 * 19], atol=1e-12
+    )
     assert (dc["net_benefit_none"] == 0).all()
     assert dc["true_positives"].tolist() == [2, 2, 2, 1, 0]
     assert dc["false_positives"].tolist() == [3, 3, 1, 1, 0]
-    assert list(dc.columns) == ["threshold", "net_benefit", "net_benefit_all",
-                                "net_benefit_none", "true_positives", "false_positives"]
+    assert list(dc.columns) == [
+        "threshold",
+        "net_benefit",
+        "net_benefit_all",
+        "net_benefit_none",
+        "true_positives",
+        "false_positives",
+    ]
 
 
 def test_default_thresholds_and_treat_all_equivalence():

@@ -49,14 +49,16 @@ def test_fast_delong_equals_pairwise_definition(seed):
     aucs, cov = _naive_delong(y, a, b)
     test = delong_test(y, a, b)
     assert_allclose([test.auc_a, test.auc_b], aucs, rtol=1e-12)
-    assert_allclose([test.var_a, test.covariance, test.var_b],
-                    [cov[0, 0], cov[0, 1], cov[1, 1]], rtol=1e-10)
+    assert_allclose(
+        [test.var_a, test.covariance, test.var_b], [cov[0, 0], cov[0, 1], cov[1, 1]], rtol=1e-10
+    )
     z = (aucs[0] - aucs[1]) / np.sqrt(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
     assert_allclose(test.z, z, rtol=1e-9)
     assert_allclose(test.p_value, 2 * stats.norm.sf(abs(z)), rtol=1e-9)
     half = stats.norm.ppf(0.975) * (test.difference / test.z)
-    assert_allclose([test.ci_low, test.ci_high],
-                    [test.difference - half, test.difference + half], rtol=1e-9)
+    assert_allclose(
+        [test.ci_low, test.ci_high], [test.difference - half, test.difference + half], rtol=1e-9
+    )
 
 
 def test_auc_matches_sklearn_and_direction_is_never_flipped():
@@ -157,11 +159,14 @@ def test_single_class_is_rejected(func):
             delong_test([1, 1, 1, 1], [0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1])
 
 
-@pytest.mark.parametrize("bad, message", [
-    (np.nan, "score_b contains NaN at position"),
-    (np.inf, "score_b contains infinite values at position"),
-    (-np.inf, "score_b contains infinite values at position"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.nan, "score_b contains NaN at position"),
+        (np.inf, "score_b contains infinite values at position"),
+        (-np.inf, "score_b contains infinite values at position"),
+    ],
+)
 def test_nan_and_inf_scores_are_rejected(bad, message):
     b = [0.1, 0.2, bad, 0.4, 0.5, 0.6]
     with pytest.raises(ValueError, match=message + r"\(s\) 2"):
@@ -176,16 +181,21 @@ def test_different_lengths_are_rejected():
 
 
 def test_one_subject_of_a_class_is_rejected():
-    with pytest.raises(ValueError, match="at least 2 positive and 2 negative subjects; "
-                                         "y_true has 1 positive and 4 negative"):
+    with pytest.raises(
+        ValueError,
+        match="at least 2 positive and 2 negative subjects; y_true has 1 positive and 4 negative",
+    ):
         delong_variance([0, 0, 0, 0, 1], [1, 2, 3, 4, 5])
 
 
-@pytest.mark.parametrize("labels, message", [
-    ([0, 1, 2, 1], r"0/1 labels .*got \[2.0\] at position\(s\) 2"),
-    (["no", "yes", "no", "yes"], "non-numeric values"),
-    ([0, 1, np.nan, 1], "y_true contains NaN"),
-])
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ([0, 1, 2, 1], r"0/1 labels .*got \[2.0\] at position\(s\) 2"),
+        (["no", "yes", "no", "yes"], "non-numeric values"),
+        ([0, 1, np.nan, 1], "y_true contains NaN"),
+    ],
+)
 def test_labels_must_be_zero_one(labels, message):
     with pytest.raises(ValueError, match=message):
         delong_variance(labels, [1, 2, 3, 4])

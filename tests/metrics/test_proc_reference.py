@@ -38,8 +38,9 @@ def _reference_dir() -> Path:
 
 REF = _reference_dir()
 _HAVE_REF = (REF / "scores.csv").is_file()
-_SKIP = pytest.mark.skipif(not _HAVE_REF, reason=f"pROC reference not found at {REF} "
-                                                  f"(set {PROC_ENV})")
+_SKIP = pytest.mark.skipif(
+    not _HAVE_REF, reason=f"pROC reference not found at {REF} (set {PROC_ENV})"
+)
 
 
 def _cases(name: str) -> list:
@@ -78,14 +79,19 @@ def test_paired_delong_matches_proc(scores, row):
     y, s1, s2 = data["y"], data["s1"], data["s2"]
     test = delong_test(y, s1, s2)
     assert_allclose([test.auc_a, test.auc_b], [row.auc1, row.auc2], rtol=RTOL, atol=0)
-    assert_allclose([test.var_a, test.var_b, test.covariance],
-                    [row.var1, row.var2, row.cov12], rtol=RTOL, atol=0)
+    assert_allclose(
+        [test.var_a, test.var_b, test.covariance],
+        [row.var1, row.var2, row.cov12],
+        rtol=RTOL,
+        atol=0,
+    )
     assert_allclose(test.difference, row.auc1 - row.auc2, rtol=RTOL, atol=1e-15)
     # z is exactly 0 in pROC when the two AUCs are equal
     assert_allclose(test.z, row.z, rtol=RTOL, atol=0 if row.z else 1e-300)
     assert_allclose(test.p_value, row.p, rtol=P_RTOL, atol=0)
-    assert_allclose([test.ci_low, test.ci_high], [row.diff_ci_low, row.diff_ci_high],
-                    rtol=RTOL, atol=0)
+    assert_allclose(
+        [test.ci_low, test.ci_high], [row.diff_ci_low, row.diff_ci_high], rtol=RTOL, atol=0
+    )
     # the accessors
     assert_allclose(delong_variance(y, s1), row.var1, rtol=RTOL, atol=0)
     assert_allclose(delong_variance(y, s2), row.var2, rtol=RTOL, atol=0)
@@ -93,13 +99,17 @@ def test_paired_delong_matches_proc(scores, row):
     # per-curve DeLong CI, clipped to [0, 1]
     for score, key in ((s1, "auc1"), (s2, "auc2")):
         auc, low, high = roc_auc_ci(y, score)
-        assert_allclose([auc, low, high],
-                        [row[key], row[f"{key}_ci_low"], row[f"{key}_ci_high"]],
-                        rtol=RTOL, atol=0)
+        assert_allclose(
+            [auc, low, high],
+            [row[key], row[f"{key}_ci_low"], row[f"{key}_ci_high"]],
+            rtol=RTOL,
+            atol=0,
+        )
     # the comparison table gives the same numbers
     cmp = compare_models(y, {"s1": s1, "s2": s2})
-    assert_allclose(cmp.auc["ci_low"].to_numpy(), [row.auc1_ci_low, row.auc2_ci_low],
-                    rtol=RTOL, atol=0)
+    assert_allclose(
+        cmp.auc["ci_low"].to_numpy(), [row.auc1_ci_low, row.auc2_ci_low], rtol=RTOL, atol=0
+    )
     assert_allclose(cmp.p_values.loc["s1", "s2"], row.p, rtol=P_RTOL, atol=0)
 
 

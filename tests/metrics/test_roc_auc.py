@@ -65,8 +65,15 @@ def _naive_bootstrap(y, s, n_boot, stratified, seed):
 def test_bootstrap_matches_resampling_by_hand(stratified):
     y, s = _data(seed=1, n=14, noise=0.8)  # tiny: ties, and single-class resamples unstratified
     n_boot = 300
-    result = roc_auc_ci(y, s, method="bootstrap", n_bootstraps=n_boot, stratified=stratified,
-                        random_state=3, confidence=0.9)
+    result = roc_auc_ci(
+        y,
+        s,
+        method="bootstrap",
+        n_bootstraps=n_boot,
+        stratified=stratified,
+        random_state=3,
+        confidence=0.9,
+    )
     aucs = _naive_bootstrap(y, s, n_boot, stratified, seed=3)
     if stratified:
         assert result.n_bootstraps == n_boot
@@ -78,8 +85,9 @@ def test_bootstrap_matches_resampling_by_hand(stratified):
 def test_bootstrap_unstratified_drops_single_class_resamples():
     y = np.array([0] * 9 + [1])
     s = np.arange(10.0)
-    result = roc_auc_ci(y, s, method="bootstrap", n_bootstraps=400, stratified=False,
-                        random_state=0)
+    result = roc_auc_ci(
+        y, s, method="bootstrap", n_bootstraps=400, stratified=False, random_state=0
+    )
     # P(no positive drawn) = 0.9**10 = 0.35: many resamples must have been dropped
     assert 150 < result.n_bootstraps < 350
     stratified = roc_auc_ci(y, s, method="bootstrap", n_bootstraps=50, random_state=0)
@@ -102,11 +110,14 @@ def test_bootstrap_handles_many_subjects_in_chunks():
     assert result.high - result.low < 0.02
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"method": "wald"}, "method must be 'delong' or 'bootstrap'"),
-    ({"confidence": 1.0}, "confidence must be a number strictly between 0 and 1"),
-    ({"method": "bootstrap", "n_bootstraps": 0}, "n_bootstraps must be an integer >= 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"method": "wald"}, "method must be 'delong' or 'bootstrap'"),
+        ({"confidence": 1.0}, "confidence must be a number strictly between 0 and 1"),
+        ({"method": "bootstrap", "n_bootstraps": 0}, "n_bootstraps must be an integer >= 1"),
+    ],
+)
 def test_bad_parameters(kwargs, message):
     y, s = _data()
     with pytest.raises(ValueError, match=message):

@@ -83,10 +83,13 @@ def load_cohort(
         if check_files:
             for row, value in zip(frame.index, frame[view], strict=True):
                 if isinstance(value, str) and not Path(value).is_file():
-                    raise CohortError(f"image file {value!r} (column {view!r}, row {row!r}) "
-                                      f"listed in {str(path)!r} does not exist")
-    return validate_cohort(frame, views=views, clinical=clinical, label=label,
-                           label_column=label_column)
+                    raise CohortError(
+                        f"image file {value!r} (column {view!r}, row {row!r}) "
+                        f"listed in {str(path)!r} does not exist"
+                    )
+    return validate_cohort(
+        frame, views=views, clinical=clinical, label=label, label_column=label_column
+    )
 
 
 def _resolve(value, base: Path):
@@ -177,26 +180,32 @@ def _store_view(value, base: Path, image_dir, stem: str, view: str, row, overwri
             return str(p)
     if isinstance(value, np.ndarray):
         if image_dir is None:
-            raise CohortError(f"view {view!r} of row {row!r} is an in-memory array; "
-                              "pass image_dir= to write it as an image file")
+            raise CohortError(
+                f"view {view!r} of row {row!r} is an in-memory array; "
+                "pass image_dir= to write it as an image file"
+            )
         from PIL import Image
 
         target = base / image_dir / f"{_safe(stem)}.png"
         if target.exists() and not overwrite:
-            raise CohortError(f"image file {str(target)!r} already exists; "
-                              "pass overwrite=True to replace it")
+            raise CohortError(
+                f"image file {str(target)!r} already exists; pass overwrite=True to replace it"
+            )
         target.parent.mkdir(parents=True, exist_ok=True)
         if value.ndim != 2:
-            raise CohortError(f"view {view!r} of row {row!r} must be a 2-D image, "
-                              f"got shape {value.shape}")
+            raise CohortError(
+                f"view {view!r} of row {row!r} must be a 2-D image, got shape {value.shape}"
+            )
         data = np.asarray(value, dtype=np.float64)
         if data.size and (data.min() < 0 or data.max() > 1):
             lo, hi = float(data.min()), float(data.max())
             data = (data - lo) / (hi - lo) if hi > lo else np.zeros_like(data)
         Image.fromarray(np.round(data * 255).astype(np.uint8)).save(target)
         return str(target.relative_to(base))
-    raise CohortError(f"view {view!r} of row {row!r} must be a file path or a 2-D array, "
-                      f"got {type(value).__name__}")
+    raise CohortError(
+        f"view {view!r} of row {row!r} must be a file path or a 2-D array, "
+        f"got {type(value).__name__}"
+    )
 
 
 def _safe(stem: str) -> str:

@@ -72,8 +72,17 @@ TIRADS_BENIGN = ("2", "3")
 TIRADS_MALIGNANT = ("4a", "4b", "4c", "5")
 TIRADS_VALUES = TIRADS_BENIGN + TIRADS_MALIGNANT
 LABELS = ("tirads_binary",)
-CASE_FIELDS = ("age", "sex", "composition", "echogenicity", "margins", "calcifications",
-               "tirads", "reportbacaf", "reporteco")
+CASE_FIELDS = (
+    "age",
+    "sex",
+    "composition",
+    "echogenicity",
+    "margins",
+    "calcifications",
+    "tirads",
+    "reportbacaf",
+    "reporteco",
+)
 _SEX = {"f": "female", "m": "male"}
 _SINGLE_VIEW = ("drop", "keep")
 _ERRORS = ("warn", "raise")
@@ -119,9 +128,12 @@ class DDTIReport:
         lines = [f"DDTI: {self.n_cases} case XML files"]
         lines += [f"  {k}: {v}" for k, v in self.counts.items()]
         if len(self.duplicates):
-            pairs = ", ".join(f"{a} = {b}" for a, b in
-                              zip(self.duplicates["image"], self.duplicates["duplicate_of"],
-                                  strict=True))
+            pairs = ", ".join(
+                f"{a} = {b}"
+                for a, b in zip(
+                    self.duplicates["image"], self.duplicates["duplicate_of"], strict=True
+                )
+            )
             lines.append(f"  dropped duplicates: {pairs}")
         if len(self.excluded):
             for reason, n in self.excluded["reason"].value_counts().items():
@@ -289,7 +301,8 @@ def load_ddti(
         if not sub.is_dir():
             raise FileNotFoundError(
                 f"DDTI root {str(root)!r} has no {sub.name}/ folder ({str(sub)!r} is missing); "
-                "expected xml/<case>.xml and images/<case>_<k>.jpg")
+                "expected xml/<case>.xml and images/<case>_<k>.jpg"
+            )
 
     def problem(message: str) -> None:
         if errors == "raise":
@@ -306,12 +319,20 @@ def load_ddti(
     rows = []
     for case_id in sorted(cases):
         case = cases[case_id]
-        own = sorted((i for i in images if i.case_id == case_id and i.layout != "no xml"),
-                     key=lambda i: i.index)
+        own = sorted(
+            (i for i in images if i.case_id == case_id and i.layout != "no xml"),
+            key=lambda i: i.index,
+        )
         row, reason, detail = _case_row(case, own, single_view)
         if row is None:
-            excluded.append({"case_id": case_id, "patient_id": _patient_id(case_id),
-                             "reason": reason, "detail": detail})
+            excluded.append(
+                {
+                    "case_id": case_id,
+                    "patient_id": _patient_id(case_id),
+                    "reason": reason,
+                    "detail": detail,
+                }
+            )
             continue
         row.update(_case_columns(case, label, problem))
         rows.append(row)
@@ -338,8 +359,14 @@ def _read_cases(xml_dir: Path, problem) -> tuple[dict[int, _Case], list[dict]]:
             cases[case_id] = _parse_case(path, case_id)
         except DDTIError as exc:
             problem(str(exc))
-            excluded.append({"case_id": case_id, "patient_id": _patient_id(case_id),
-                             "reason": "malformed XML", "detail": str(exc)})
+            excluded.append(
+                {
+                    "case_id": case_id,
+                    "patient_id": _patient_id(case_id),
+                    "reason": "malformed XML",
+                    "detail": str(exc),
+                }
+            )
     return cases, excluded
 
 
@@ -353,15 +380,18 @@ def _parse_case(path: Path, case_id: int) -> _Case:
         raise DDTIError(f"{where}: root element is <{root.tag}>, expected <case>; case skipped")
     number = (root.findtext("number") or "").strip()
     if number and number != str(case_id):
-        raise DDTIError(f"{where}: <number>{number}</number> does not match the file name; "
-                        "case skipped")
+        raise DDTIError(
+            f"{where}: <number>{number}</number> does not match the file name; case skipped"
+        )
     fields = {name: " ".join((root.findtext(name) or "").split()) for name in CASE_FIELDS}
     marks: dict[int, list[np.ndarray]] = {}
     for n, mark in enumerate(root.findall("mark"), start=1):
         index_text = (mark.findtext("image") or "").strip()
         if not index_text.isdigit():
-            raise DDTIError(f"{where}: <mark> #{n} has <image>{index_text}</image>, "
-                            "expected an image number; case skipped")
+            raise DDTIError(
+                f"{where}: <mark> #{n} has <image>{index_text}</image>, "
+                "expected an image number; case skipped"
+            )
         index = int(index_text)
         if index in marks:
             raise DDTIError(f"{where}: image {index} has two <mark> elements; case skipped")
@@ -385,8 +415,9 @@ def _parse_svg(text: str, where: str) -> list[np.ndarray]:
         try:
             xy = np.array([[float(p["x"]), float(p["y"])] for p in points], dtype=float)
         except (TypeError, KeyError, ValueError):
-            raise DDTIError(f"{where}: polygon {k} has no list of points with numeric x and y; "
-                            "case skipped") from None
+            raise DDTIError(
+                f"{where}: polygon {k} has no list of points with numeric x and y; case skipped"
+            ) from None
         if not np.all(np.isfinite(xy)):
             raise DDTIError(f"{where}: polygon {k} has non-finite coordinates; case skipped")
         if len(xy) >= 3 and np.ptp(xy[:, 0]) > 0 and np.ptp(xy[:, 1]) > 0:
@@ -399,8 +430,10 @@ def _collect_images(cases: dict[int, _Case], image_dir: Path, problem) -> list[_
     for path in sorted(image_dir.rglob("*"), key=_natural):
         if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
             if path.stem in found:
-                problem(f"DDTI image {path.stem!r} exists twice: {str(found[path.stem])!r} and "
-                        f"{str(path)!r}; using the first")
+                problem(
+                    f"DDTI image {path.stem!r} exists twice: {str(found[path.stem])!r} and "
+                    f"{str(path)!r}; using the first"
+                )
                 continue
             found[path.stem] = path
     images = []
@@ -411,15 +444,26 @@ def _collect_images(cases: dict[int, _Case], image_dir: Path, problem) -> list[_
             path = found.get(stem)
             used.add(stem)
             name = path.name if path is not None else f"{stem}.jpg"
-            images.append(_Image(case_id, index, name, path,
-                                 layout="pending" if path is not None else "missing"))
+            images.append(
+                _Image(
+                    case_id, index, name, path, layout="pending" if path is not None else "missing"
+                )
+            )
     for stem, path in found.items():
         if stem not in used:
             match = re.fullmatch(r"(\d+)_(\d+)", stem)
             case_id = int(match.group(1)) if match else -1
             index = int(match.group(2)) if match else -1
-            images.append(_Image(case_id, index, path.name, path, layout="no xml",
-                                 status="no <mark> in an XML file; not used"))
+            images.append(
+                _Image(
+                    case_id,
+                    index,
+                    path.name,
+                    path,
+                    layout="no xml",
+                    status="no <mark> in an XML file; not used",
+                )
+            )
     for img in images:
         if img.path is not None and img.layout == "pending":
             img.md5 = hashlib.md5(img.path.read_bytes()).hexdigest()
@@ -436,8 +480,14 @@ def _drop_duplicates(images: list[_Image]) -> list[dict]:
             keep = first[img.md5]
             img.layout = "duplicate"
             img.status = f"exact duplicate of {keep.name}; dropped"
-            dropped.append({"image": img.name, "case_id": img.case_id,
-                            "duplicate_of": keep.name, "md5": img.md5})
+            dropped.append(
+                {
+                    "image": img.name,
+                    "case_id": img.case_id,
+                    "duplicate_of": keep.name,
+                    "md5": img.md5,
+                }
+            )
         else:
             first[img.md5] = img
     return dropped
@@ -471,8 +521,7 @@ def _analyse(img: _Image, polygons: list[np.ndarray], problem) -> None:
         elif x_min >= seam - SEAM_TOLERANCE:
             img.right.append(_clamp(poly - [seam, 0], 0, width - seam, height))
         else:
-            img.problem = (f"an outline spans the seam at x={seam} "
-                           f"(x from {x_min:g} to {x_max:g})")
+            img.problem = f"an outline spans the seam at x={seam} (x from {x_min:g} to {x_max:g})"
 
 
 def find_seam(gray: np.ndarray) -> tuple[int, float]:
@@ -489,7 +538,7 @@ def find_seam(gray: np.ndarray) -> tuple[int, float]:
     data = np.asarray(gray, dtype=float)
     height, width = data.shape
     margin = round(0.11 * height)
-    body = data[margin:height - margin] if height - 2 * margin >= 8 else data
+    body = data[margin : height - margin] if height - 2 * margin >= 8 else data
     jump = np.abs(np.diff(body, axis=1)).mean(axis=0)
     ratio = jump / (median_filter(jump, size=9, mode="nearest") + 1.0)
     lo = max(1, int(SEAM_BAND[0] * width))
@@ -546,8 +595,16 @@ def _case_row(case: _Case, own: list[_Image], single_view: str):
     detail = "; ".join(notes) if notes else "no <mark> elements"
     reason = _reason(own)
     if single_view == "keep":
-        lone = next((i for i in own if i.layout in ("dual", "single") and not i.problem
-                     and (i.left or i.right or i.full)), None)
+        lone = next(
+            (
+                i
+                for i in own
+                if i.layout in ("dual", "single")
+                and not i.problem
+                and (i.left or i.right or i.full)
+            ),
+            None,
+        )
         if lone is not None:
             for img in own:
                 if img is not lone and img.layout not in ("duplicate", "unreadable"):
@@ -619,16 +676,22 @@ def _pair_row(case: _Case, img: _Image) -> dict:
         left_is_long, rule = e_left > e_right, "elongation"
     else:
         left_is_long, rule = _extent(left)[0] >= _extent(right)[0], "fallback: wider"
-    halves = {"left": (img.gray[:, :img.seam], left), "right": (img.gray[:, img.seam:], right)}
+    halves = {"left": (img.gray[:, : img.seam], left), "right": (img.gray[:, img.seam :], right)}
     long_side, trans_side = ("left", "right") if left_is_long else ("right", "left")
     (long_img, long_poly), (trans_img, trans_poly) = halves[long_side], halves[trans_side]
     width, height = _extent(trans_poly)
     return {
-        "patient_id": _patient_id(case.case_id), "case_id": case.case_id, "image": img.name,
-        "longitudinal": _as_float(long_img), "transverse": _as_float(trans_img),
-        "longitudinal_roi": _roi(long_poly), "transverse_roi": _roi(trans_poly),
-        "longitudinal_panel": long_side, "transverse_panel": trans_side,
-        "seam_x": img.seam, "view_assignment": rule,
+        "patient_id": _patient_id(case.case_id),
+        "case_id": case.case_id,
+        "image": img.name,
+        "longitudinal": _as_float(long_img),
+        "transverse": _as_float(trans_img),
+        "longitudinal_roi": _roi(long_poly),
+        "transverse_roi": _roi(trans_poly),
+        "longitudinal_panel": long_side,
+        "transverse_panel": trans_side,
+        "seam_x": img.seam,
+        "view_assignment": rule,
         "nodule_size_px": max(_feret(long_poly), _feret(trans_poly)),
         "aspect_ratio": height / width,
     }
@@ -638,7 +701,7 @@ def _single_row(case: _Case, img: _Image) -> dict:
     if img.layout == "dual":
         side = "left" if img.left else "right"
         poly = _largest(img.left or img.right)
-        gray = img.gray[:, :img.seam] if side == "left" else img.gray[:, img.seam:]
+        gray = img.gray[:, : img.seam] if side == "left" else img.gray[:, img.seam :]
         seam = img.seam
     else:
         side, poly, gray, seam = "full", _largest(img.full), img.gray, None
@@ -646,10 +709,18 @@ def _single_row(case: _Case, img: _Image) -> dict:
     other = "transverse" if view == "longitudinal" else "longitudinal"
     width, height = _extent(poly)
     return {
-        "patient_id": _patient_id(case.case_id), "case_id": case.case_id, "image": img.name,
-        view: _as_float(gray), other: None, f"{view}_roi": _roi(poly), f"{other}_roi": None,
-        f"{view}_panel": side, f"{other}_panel": None, "seam_x": seam,
-        "view_assignment": "single", "nodule_size_px": _feret(poly),
+        "patient_id": _patient_id(case.case_id),
+        "case_id": case.case_id,
+        "image": img.name,
+        view: _as_float(gray),
+        other: None,
+        f"{view}_roi": _roi(poly),
+        f"{other}_roi": None,
+        f"{view}_panel": side,
+        f"{other}_panel": None,
+        "seam_x": seam,
+        "view_assignment": "single",
+        "nodule_size_px": _feret(poly),
         "aspect_ratio": height / width if view == "transverse" else math.nan,
     }
 
@@ -664,8 +735,10 @@ def _case_columns(case: _Case, label, problem) -> dict:
         age = math.nan
     tirads = f["tirads"].lower() or None
     if tirads is not None and tirads not in TIRADS_VALUES:
-        problem(f"{where}: <tirads>{f['tirads']}</tirads> is not one of {list(TIRADS_VALUES)}; "
-                "treated as missing")
+        problem(
+            f"{where}: <tirads>{f['tirads']}</tirads> is not one of {list(TIRADS_VALUES)}; "
+            "treated as missing"
+        )
         tirads = None
     margins = re.sub(r"-\s*", " ", f["margins"].lower()).strip() or None
     calcs = f["calcifications"].lower() or None
@@ -683,26 +756,48 @@ def _case_columns(case: _Case, label, problem) -> dict:
         "center": CENTER,
     }
     if label == "tirads_binary":
-        out["label"] = (math.nan if tirads is None else float(tirads in TIRADS_MALIGNANT))
+        out["label"] = math.nan if tirads is None else float(tirads in TIRADS_MALIGNANT)
     elif callable(label):
-        value = label(dict(f, tirads=tirads or "", margins=margins or "",
-                           calcifications=calcs or ""))
+        value = label(
+            dict(f, tirads=tirads or "", margins=margins or "", calcifications=calcs or "")
+        )
         if value is None or (isinstance(value, float) and math.isnan(value)):
             out["label"] = math.nan
         elif value in (0, 1):
             out["label"] = float(value)
         else:
-            raise ValueError(f"label function returned {value!r} for case {case.case_id} "
-                             f"({str(case.xml)!r}); expected 0, 1, NaN or None")
+            raise ValueError(
+                f"label function returned {value!r} for case {case.case_id} "
+                f"({str(case.xml)!r}); expected 0, 1, NaN or None"
+            )
     return out
 
 
 def _columns(label) -> list[str]:
-    cols = ["patient_id", "case_id", "image", "longitudinal", "transverse",
-            "longitudinal_roi", "transverse_roi", "longitudinal_panel", "transverse_panel",
-            "seam_x", "view_assignment", "age", "sex", "composition", "echogenicity",
-            "margins", "calcifications", "tirads", "reporteco", "nodule_size_px",
-            "aspect_ratio", "center"]
+    cols = [
+        "patient_id",
+        "case_id",
+        "image",
+        "longitudinal",
+        "transverse",
+        "longitudinal_roi",
+        "transverse_roi",
+        "longitudinal_panel",
+        "transverse_panel",
+        "seam_x",
+        "view_assignment",
+        "age",
+        "sex",
+        "composition",
+        "echogenicity",
+        "margins",
+        "calcifications",
+        "tirads",
+        "reporteco",
+        "nodule_size_px",
+        "aspect_ratio",
+        "center",
+    ]
     return cols + (["label"] if label is not None else [])
 
 
@@ -718,11 +813,19 @@ def _natural(path: Path):
 
 
 def _make_report(cases, images, duplicates, excluded, frame) -> DDTIReport:
-    image_rows = [{
-        "case_id": i.case_id, "image": i.name, "md5": i.md5, "layout": i.layout,
-        "seam_x": i.seam, "seam_score": i.score, "n_polygons": i.n_polygons,
-        "status": i.status,
-    } for i in sorted(images, key=lambda i: (i.case_id, i.index))]
+    image_rows = [
+        {
+            "case_id": i.case_id,
+            "image": i.name,
+            "md5": i.md5,
+            "layout": i.layout,
+            "seam_x": i.seam,
+            "seam_score": i.score,
+            "n_polygons": i.n_polygons,
+            "status": i.status,
+        }
+        for i in sorted(images, key=lambda i: (i.case_id, i.index))
+    ]
     excluded_frame = pd.DataFrame(excluded, columns=["case_id", "patient_id", "reason", "detail"])
     excluded_frame = excluded_frame.sort_values("case_id", kind="stable").reset_index(drop=True)
     paired = int((frame["view_assignment"] != "single").sum()) if len(frame) else 0
@@ -738,11 +841,23 @@ def _make_report(cases, images, duplicates, excluded, frame) -> DDTIReport:
     if "label" in frame.columns and len(frame):
         paired_rows = frame["view_assignment"] != "single"
         counts["labelled paired cases"] = int(frame.loc[paired_rows, "label"].notna().sum())
-        counts["label = 1 / 0"] = (f"{int((frame['label'] == 1).sum())} / "
-                                   f"{int((frame['label'] == 0).sum())}")
+        counts["label = 1 / 0"] = (
+            f"{int((frame['label'] == 1).sum())} / {int((frame['label'] == 0).sum())}"
+        )
     return DDTIReport(
-        images=pd.DataFrame(image_rows, columns=["case_id", "image", "md5", "layout", "seam_x",
-                                                 "seam_score", "n_polygons", "status"]),
+        images=pd.DataFrame(
+            image_rows,
+            columns=[
+                "case_id",
+                "image",
+                "md5",
+                "layout",
+                "seam_x",
+                "seam_score",
+                "n_polygons",
+                "status",
+            ],
+        ),
         excluded=excluded_frame,
         duplicates=pd.DataFrame(duplicates, columns=["image", "case_id", "duplicate_of", "md5"]),
         n_cases=len(cases) + sum(1 for e in excluded if e["reason"] == "malformed XML"),
@@ -772,8 +887,9 @@ def _write(frame: pd.DataFrame, out_dir: Path, overwrite: bool) -> pd.DataFrame:
                 continue
             target = base / "images" / f"{_safe(pid)}_{view}.png"
             if target.exists() and not overwrite:
-                raise FileExistsError(f"image file {str(target)!r} already exists; "
-                                      "pass overwrite=True to replace it")
+                raise FileExistsError(
+                    f"image file {str(target)!r} already exists; pass overwrite=True to replace it"
+                )
             target.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(np.round(value * 255).astype(np.uint8)).save(target)
             cells.append(str(target.relative_to(base)))

@@ -52,7 +52,9 @@ CLINICAL_VARIABLES: tuple[ClinicalVariable, ...] = (
     ClinicalVariable("age", "numeric", description="age at ultrasound, years"),
     ClinicalVariable("sex", "binary", ("female", "male"), "patient sex"),
     ClinicalVariable(
-        "location", "categorical", ("upper", "middle", "lower", "isthmus"),
+        "location",
+        "categorical",
+        ("upper", "middle", "lower", "isthmus"),
         "tumour location: upper/middle/lower segment of the lobe, or isthmus",
     ),
     ClinicalVariable("size", "numeric", description="maximum nodule diameter, mm"),
@@ -61,18 +63,23 @@ CLINICAL_VARIABLES: tuple[ClinicalVariable, ...] = (
     ),
     ClinicalVariable("ete", "binary", ("absent", "present"), "extrathyroidal extension"),
     ClinicalVariable(
-        "echogenicity", "ordinal",
+        "echogenicity",
+        "ordinal",
         ("hyper_isoechoic", "hypoechoic", "markedly_hypoechoic"),
         "echogenicity relative to thyroid parenchyma / strap muscles",
     ),
     ClinicalVariable("margin", "binary", ("clear", "unclear"), "nodule margin"),
     ClinicalVariable("shape", "binary", ("regular", "irregular"), "nodule shape"),
     ClinicalVariable(
-        "vascularity", "categorical", ("I", "II", "III", "IV"),
+        "vascularity",
+        "categorical",
+        ("I", "II", "III", "IV"),
         "Adler-type vascularity grade (Type I-IV)",
     ),
     ClinicalVariable(
-        "calcification", "categorical", ("absent", "micro", "coarse", "mixed"),
+        "calcification",
+        "categorical",
+        ("absent", "micro", "coarse", "mixed"),
         "calcification type",
     ),
     ClinicalVariable("capsular_contact", "binary", ("absent", "present"), "capsular contact"),
@@ -127,12 +134,15 @@ def parse_roi(value, *, column: str = "roi", row=None) -> tuple[int, int, int, i
     except (TypeError, ValueError):
         raise CohortError(f"ROI box in {where} is not four numbers: {value!r}") from None
     if box.size != 4 or not np.all(np.isfinite(box)):
-        raise CohortError(f"ROI box in {where} must be four finite numbers (x0, y0, x1, y1); "
-                          f"got {value!r}")
+        raise CohortError(
+            f"ROI box in {where} must be four finite numbers (x0, y0, x1, y1); got {value!r}"
+        )
     x0, y0, x1, y1 = (round(b) for b in box)
     if x1 <= x0 or y1 <= y0:
-        raise CohortError(f"ROI box in {where} is empty: (x0, y0, x1, y1) = {(x0, y0, x1, y1)}; "
-                          "x1 must exceed x0 and y1 must exceed y0")
+        raise CohortError(
+            f"ROI box in {where} is empty: (x0, y0, x1, y1) = {(x0, y0, x1, y1)}; "
+            "x1 must exceed x0 and y1 must exceed y0"
+        )
     return x0, y0, x1, y1
 
 
@@ -193,19 +203,23 @@ def validate_cohort(
         required.append(label_column)
     missing = [c for c in required if c not in out.columns]
     if missing:
-        raise CohortError(f"cohort is missing required column(s) {missing}; "
-                          f"it has {list(out.columns)}")
+        raise CohortError(
+            f"cohort is missing required column(s) {missing}; it has {list(out.columns)}"
+        )
 
     for view in views:
         col = out[view]
         empty = col.map(_is_missing)
         if empty.any():
-            raise CohortError(f"view column {view!r} is missing (NaN/empty) in row(s) "
-                              f"{_rows(out.index[empty.to_numpy()])}")
+            raise CohortError(
+                f"view column {view!r} is missing (NaN/empty) in row(s) "
+                f"{_rows(out.index[empty.to_numpy()])}"
+            )
         roi = roi_column(view)
         if roi in out.columns:
-            out[roi] = [parse_roi(v, column=roi, row=i) for i, v in zip(out.index, out[roi],
-                                                                       strict=True)]
+            out[roi] = [
+                parse_roi(v, column=roi, row=i) for i, v in zip(out.index, out[roi], strict=True)
+            ]
 
     if clinical:
         for var in CLINICAL_VARIABLES:
@@ -221,7 +235,8 @@ def validate_cohort(
             raise CohortError(
                 f"column {COHORT_COLUMN!r} has unknown value(s) "
                 f"{sorted(set(values[bad].astype(str)))} in row(s) "
-                f"{_rows(out.index[bad.to_numpy()])}; allowed: {list(COHORTS)}")
+                f"{_rows(out.index[bad.to_numpy()])}; allowed: {list(COHORTS)}"
+            )
         out[COHORT_COLUMN] = values.astype(object)
     return out
 
@@ -244,7 +259,8 @@ def _validate_clinical(column: pd.Series, var: ClinicalVariable) -> pd.Series:
             raise CohortError(
                 f"clinical column {var.name!r} ({var.description}) must be numeric; "
                 f"row(s) {_rows(column.index[bad.to_numpy()])} hold "
-                f"{list(column[bad].astype(str).unique()[:5])}")
+                f"{list(column[bad].astype(str).unique()[:5])}"
+            )
         return values.astype(float)
     normalised = column.map(lambda v: v if _is_missing(v) else str(v).strip())
     lookup = {c.lower(): c for c in var.categories}
@@ -254,7 +270,8 @@ def _validate_clinical(column: pd.Series, var: ClinicalVariable) -> pd.Series:
         raise CohortError(
             f"clinical column {var.name!r} has unknown category "
             f"{sorted(set(mapped[bad].astype(str)))} in row(s) "
-            f"{_rows(column.index[bad.to_numpy()])}; allowed: {list(var.categories)}")
+            f"{_rows(column.index[bad.to_numpy()])}; allowed: {list(var.categories)}"
+        )
     return mapped.astype(object)
 
 
@@ -264,5 +281,6 @@ def _validate_label(column: pd.Series, name: str) -> pd.Series:
     if bad.any():
         raise CohortError(
             f"label column {name!r} must be 0/1; row(s) {_rows(column.index[bad.to_numpy()])} "
-            f"hold {list(column[bad].astype(str).unique()[:5])}")
+            f"hold {list(column[bad].astype(str).unique()[:5])}"
+        )
     return values.astype(int)

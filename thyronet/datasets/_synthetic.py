@@ -336,8 +336,8 @@ def make_ptmc_cohort(
         for start in range(0, n_patients, batch_size):
             idx = np.arange(start, min(n_patients, start + batch_size))
             imgs, msks, boxes = _render_view(
-                view, geom, idx, image_size, [image_seeds[i] for i in idx],
-                [looks[i] for i in idx])
+                view, geom, idx, image_size, [image_seeds[i] for i in idx], [looks[i] for i in idx]
+            )
             rois.extend(boxes)
             if writer is None:
                 images.extend(imgs)
@@ -392,8 +392,10 @@ def _seed_sequence(random_state) -> np.random.SeedSequence:
         if random_state < 0:
             raise ValueError(f"random_state must be a non-negative integer, got {random_state}")
         return np.random.SeedSequence(int(random_state))
-    raise TypeError("random_state must be None, a non-negative int, a numpy Generator or "
-                    f"RandomState; got {type(random_state).__name__}")
+    raise TypeError(
+        "random_state must be None, a non-negative int, a numpy Generator or "
+        f"RandomState; got {type(random_state).__name__}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -468,10 +470,24 @@ def _simulate_table(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, dic
     def latent(loading: float) -> np.ndarray:
         return loading * z + np.sqrt(1 - loading**2) * rng.standard_normal(n)
 
-    u = {k: latent(w) for k, w in [
-        ("age", 0.0), ("size", 0.3), ("ar", 0.2), ("spic", 0.15), ("clus", 0.15),
-        ("lob", 0.15), ("med", 0.15), ("cap", 0.35), ("echo", 0.25), ("blur", 0.3),
-        ("calc", 0.35), ("sex", 0.0), ("loc", 0.0)]}
+    u = {
+        k: latent(w)
+        for k, w in [
+            ("age", 0.0),
+            ("size", 0.3),
+            ("ar", 0.2),
+            ("spic", 0.15),
+            ("clus", 0.15),
+            ("lob", 0.15),
+            ("med", 0.15),
+            ("cap", 0.35),
+            ("echo", 0.25),
+            ("blur", 0.3),
+            ("calc", 0.35),
+            ("sex", 0.0),
+            ("loc", 0.0),
+        ]
+    }
     u["vasc"] = 0.4 * u["size"] + np.sqrt(1 - 0.4**2) * rng.standard_normal(n)
 
     age = np.empty(n)
@@ -514,9 +530,15 @@ def _simulate_table(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, dic
         b1 = echo_counts[0] / m
         b2 = (echo_counts[0] + echo_counts[1]) / m
         grade = truth_cat["echogenicity"][sl]
-        val = np.where(grade == 0, 1.05 - 0.25 * q / max(b1, 1e-9),
-                       np.where(grade == 1, 0.5 - 0.16 * (q - b1) / max(b2 - b1, 1e-9),
-                                0.26 - 0.14 * (q - b2) / max(1 - b2, 1e-9)))
+        val = np.where(
+            grade == 0,
+            1.05 - 0.25 * q / max(b1, 1e-9),
+            np.where(
+                grade == 1,
+                0.5 - 0.16 * (q - b1) / max(b2 - b1, 1e-9),
+                0.26 - 0.14 * (q - b2) / max(1 - b2, 1e-9),
+            ),
+        )
         echo[sl] = val
 
     male = truth_cat["sex"] == 1
@@ -545,8 +567,11 @@ def _simulate_table(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, dic
     cap_break = capsule_level >= 2
     ete = capsule_level >= 3
     rank_cap = ndtr(u["cap"])
-    capsule_gap = np.where(contact, np.where(ete, -(0.15 + 0.5 * rng.uniform(size=n)), 0.0),
-                           0.3 + 2.2 * (1 - rank_cap) ** 1.5)
+    capsule_gap = np.where(
+        contact,
+        np.where(ete, -(0.15 + 0.5 * rng.uniform(size=n)), 0.0),
+        0.3 + 2.2 * (1 - rank_cap) ** 1.5,
+    )
 
     # --- risk ---
     b = RISK_COEFFICIENTS
@@ -596,63 +621,102 @@ def _simulate_table(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, dic
         return np.array(CLINICAL_BY_NAME[var].categories, dtype=object)[codes]
 
     yes_no = np.array(["absent", "present"], dtype=object)
-    table = pd.DataFrame({
-        "patient_id": patient_id,
-        "age": age,
-        "sex": names("sex", truth_cat["sex"]),
-        "location": names("location", truth_cat["location"]),
-        "size": size_read,
-        "aspect_ratio": ar_read,
-        "ete": yes_no[(cap_read >= 3).astype(int)],
-        "echogenicity": names("echogenicity", echo_read),
-        "margin": names("margin", readings["margin"]),
-        "shape": names("shape", readings["shape"]),
-        "vascularity": names("vascularity", truth_cat["vascularity"]),
-        "calcification": names("calcification", calc_read),
-        "capsular_contact": yes_no[(cap_read >= 1).astype(int)],
-        "discontinuous_capsule": yes_no[(cap_read >= 2).astype(int)],
-        "clnm": clnm,
-        "cohort": cohort,
-        "center": [COHORT_CENTER[c] for c in cohort],
-        "oracle_risk": risk,
-        "truth_shared_size_mm": size,
-        "truth_shared_aspect_ratio": ar,
-        "truth_shared_depth_mm": d_ap,
-        "truth_shared_capsule_gap_mm": capsule_gap,
-        "truth_shared_capsular_contact": contact.astype(int),
-        "truth_shared_capsule_break": cap_break.astype(int),
-        "truth_shared_ete": ete.astype(int),
-        "truth_shared_echo": echo,
-        "truth_shared_margin_blur": blur,
-        "truth_shared_micro_foci": n_micro,
-        "truth_shared_coarse": has_coarse.astype(int),
-        "truth_long_length_mm": d_cc,
-        "truth_long_spiculation": spic / 0.55,
-        "truth_long_calc_cluster": n_cluster,
-        "truth_trans_width_mm": d_lat,
-        "truth_trans_lobulation": lob / 0.55,
-        "truth_trans_medial_gap_mm": medial_gap,
-        "truth_trans_medial_contact": medial_contact,
-    })
+    table = pd.DataFrame(
+        {
+            "patient_id": patient_id,
+            "age": age,
+            "sex": names("sex", truth_cat["sex"]),
+            "location": names("location", truth_cat["location"]),
+            "size": size_read,
+            "aspect_ratio": ar_read,
+            "ete": yes_no[(cap_read >= 3).astype(int)],
+            "echogenicity": names("echogenicity", echo_read),
+            "margin": names("margin", readings["margin"]),
+            "shape": names("shape", readings["shape"]),
+            "vascularity": names("vascularity", truth_cat["vascularity"]),
+            "calcification": names("calcification", calc_read),
+            "capsular_contact": yes_no[(cap_read >= 1).astype(int)],
+            "discontinuous_capsule": yes_no[(cap_read >= 2).astype(int)],
+            "clnm": clnm,
+            "cohort": cohort,
+            "center": [COHORT_CENTER[c] for c in cohort],
+            "oracle_risk": risk,
+            "truth_shared_size_mm": size,
+            "truth_shared_aspect_ratio": ar,
+            "truth_shared_depth_mm": d_ap,
+            "truth_shared_capsule_gap_mm": capsule_gap,
+            "truth_shared_capsular_contact": contact.astype(int),
+            "truth_shared_capsule_break": cap_break.astype(int),
+            "truth_shared_ete": ete.astype(int),
+            "truth_shared_echo": echo,
+            "truth_shared_margin_blur": blur,
+            "truth_shared_micro_foci": n_micro,
+            "truth_shared_coarse": has_coarse.astype(int),
+            "truth_long_length_mm": d_cc,
+            "truth_long_spiculation": spic / 0.55,
+            "truth_long_calc_cluster": n_cluster,
+            "truth_trans_width_mm": d_lat,
+            "truth_trans_lobulation": lob / 0.55,
+            "truth_trans_medial_gap_mm": medial_gap,
+            "truth_trans_medial_contact": medial_contact,
+        }
+    )
 
-    geom = _render_parameters(rng, n, size, d_cc, d_lat, d_ap, spic, lob, blur, echo,
-                              capsule_gap, cap_break, medial_gap, n_micro, n_cluster,
-                              has_coarse)
+    geom = _render_parameters(
+        rng,
+        n,
+        size,
+        d_cc,
+        d_lat,
+        d_ap,
+        spic,
+        lob,
+        blur,
+        echo,
+        capsule_gap,
+        cap_break,
+        medial_gap,
+        n_micro,
+        n_cluster,
+        has_coarse,
+    )
     return table, geom
 
 
-def _render_parameters(rng, n, size, d_cc, d_lat, d_ap, spic, lob, blur, echo, capsule_gap,
-                       cap_break, medial_gap, n_micro, n_cluster, has_coarse) -> dict:
+def _render_parameters(
+    rng,
+    n,
+    size,
+    d_cc,
+    d_lat,
+    d_ap,
+    spic,
+    lob,
+    blur,
+    echo,
+    capsule_gap,
+    cap_break,
+    medial_gap,
+    n_micro,
+    n_cluster,
+    has_coarse,
+) -> dict:
     """Per-patient rendering parameters (mm and fractions, independent of the image size)."""
     fov = np.maximum(_FOV_FACTOR * size, _MIN_FOV_MM)
     a_ap = d_ap / 2
     g = {
         "fov": fov,
         "axes": {"longitudinal": (d_cc / 2, a_ap), "transverse": (d_lat / 2, a_ap)},
-        "spic": spic, "lob": lob, "blur": blur, "echo": echo,
-        "spic_k": rng.integers(7, 11, n).astype(float), "spic_phase": rng.uniform(0, 2 * np.pi, n),
-        "lob_k": rng.integers(5, 8, n).astype(float), "lob_phase": rng.uniform(0, 2 * np.pi, n),
-        "capsule_gap": capsule_gap, "capsule_break": cap_break,
+        "spic": spic,
+        "lob": lob,
+        "blur": blur,
+        "echo": echo,
+        "spic_k": rng.integers(7, 11, n).astype(float),
+        "spic_phase": rng.uniform(0, 2 * np.pi, n),
+        "lob_k": rng.integers(5, 8, n).astype(float),
+        "lob_phase": rng.uniform(0, 2 * np.pi, n),
+        "capsule_gap": capsule_gap,
+        "capsule_break": cap_break,
         "medial_gap": medial_gap,
     }
     # shared low-amplitude irregularity, independent per section
@@ -687,8 +751,9 @@ def _render_parameters(rng, n, size, d_cc, d_lat, d_ap, spic, lob, blur, echo, c
     fy = cy[:, None] + rng.normal(0, 1, (n, _MAX_CLUSTER)) * spread[:, None]
     # keep the foci well inside the (spiculated) outline
     theta = np.arctan2(fy, fx)
-    r_out = _outline_radius(theta, a_cc[:, None], a_ap[:, None], g, "longitudinal",
-                            np.arange(n)[:, None])
+    r_out = _outline_radius(
+        theta, a_cc[:, None], a_ap[:, None], g, "longitudinal", np.arange(n)[:, None]
+    )
     rho = np.hypot(fx, fy)
     shrink = np.minimum(1.0, 0.72 * r_out / np.maximum(rho, 1e-9))
     g["cluster_x"], g["cluster_y"] = fx * shrink, fy * shrink
@@ -714,8 +779,11 @@ def _outline_radius(theta, ax, ay, g, view, idx):
     r = ax * ay / np.sqrt((ay * cos) ** 2 + (ax * sin) ** 2)
     harm = p(g[f"{view}_harm"][idx])
     phase = p(g[f"{view}_harm_phase"][idx])
-    m = (1 - harm[..., 0] * 0.5 * (1 + np.cos(2 * theta + phase[..., 0]))
-         - harm[..., 1] * 0.5 * (1 + np.cos(3 * theta + phase[..., 1])))
+    m = (
+        1
+        - harm[..., 0] * 0.5 * (1 + np.cos(2 * theta + phase[..., 0]))
+        - harm[..., 1] * 0.5 * (1 + np.cos(3 * theta + phase[..., 1]))
+    )
     if view == "longitudinal":
         k, ph, amp = p(g["spic_k"][idx]), p(g["spic_phase"][idx]), p(g["spic"][idx])
         spike = (0.5 * (1 + np.cos(k * theta + ph))) ** 2
@@ -755,8 +823,10 @@ def _render_view(view, g, idx, size, seeds, looks):
     """Render one view for the patients ``idx``: images (B,S,S) float32, masks, ROI boxes."""
     bsz = idx.size
     k = VIEW_COLUMNS.index(view)
-    rngs = [np.random.default_rng(np.random.SeedSequence(s.entropy, spawn_key=(*s.spawn_key, k)))
-            for s in seeds]
+    rngs = [
+        np.random.default_rng(np.random.SeedSequence(s.entropy, spawn_key=(*s.spawn_key, k)))
+        for s in seeds
+    ]
     col = lambda a: np.asarray(a, dtype=np.float32)[:, None, None]  # noqa: E731
 
     fov = g["fov"][idx]
@@ -771,7 +841,7 @@ def _render_view(view, g, idx, size, seeds, looks):
     coords = (np.arange(size, dtype=np.float32) + 0.5)[None, :]
     xmm = coords / col(ppm)[:, 0]  # (B, S)
     dx = (xmm - col(cx)[:, 0])[:, None, :]  # (B, 1, S)
-    ymm = (coords / col(ppm)[:, 0])  # (B, S)
+    ymm = coords / col(ppm)[:, 0]  # (B, S)
     dy = (ymm - col(cy)[:, 0])[:, :, None]  # (B, S, 1)
     theta = np.arctan2(dy, dx)
     rho = np.hypot(dx, dy)
@@ -817,7 +887,8 @@ def _render_view(view, g, idx, size, seeds, looks):
     # capsule lines (anterior: interrupted where broken or crossed by the nodule)
     cap_line = np.exp(-(((ygrid - cap_line_y) / line_w) ** 2))
     broken = col(g["capsule_break"][idx]) * (
-        np.abs(xgrid - col(cx)) < col(g[f"{view}_break_half"][idx] * ax))
+        np.abs(xgrid - col(cx)) < col(g[f"{view}_break_half"][idx] * ax)
+    )
     echo_map = echo_map + 3.0 * cap_line * (1 - broken) * (1 - inside)
     echo_map = echo_map + 1.2 * np.exp(-(((ygrid - post_y) / line_w) ** 2))
     echo_map = np.maximum(echo_map, 0.02).astype(np.float32)
@@ -828,8 +899,9 @@ def _render_view(view, g, idx, size, seeds, looks):
     sx = np.array([lk.lateral_psf_mm for lk in looks]) * ppm
     sy = np.array([lk.axial_psf_mm for lk in looks]) * ppm
     f = sfft.fftfreq(size).astype(np.float32)
-    transfer = np.exp(-2 * np.pi**2 * (col(sy**2) * f[None, :, None] ** 2
-                                        + col(sx**2) * f[None, None, :] ** 2))
+    transfer = np.exp(
+        -2 * np.pi**2 * (col(sy**2) * f[None, :, None] ** 2 + col(sx**2) * f[None, None, :] ** 2)
+    )
     norm = np.sqrt(np.mean(transfer**2, axis=(1, 2), keepdims=True))
     env = np.abs(sfft.ifft2(sfft.fft2(field, axes=(1, 2)) * transfer, axes=(1, 2))) / norm
     env = env.astype(np.float32)
@@ -846,8 +918,9 @@ def _render_view(view, g, idx, size, seeds, looks):
         grid = np.arange(size, dtype=np.float32) + 0.5
         gx = np.exp(-0.5 * ((grid[None, None, :] - pxs[:, :, None]) / sgx[:, :, None]) ** 2)
         gy = np.exp(-0.5 * ((grid[None, None, :] - pys[:, :, None]) / sgy[:, :, None]) ** 2)
-        return np.einsum("bky,bkx->byx", (gy * amps[:, :, None]).astype(np.float32),
-                         gx.astype(np.float32))
+        return np.einsum(
+            "bky,bkx->byx", (gy * amps[:, :, None]).astype(np.float32), gx.astype(np.float32)
+        )
 
     micro_x = cx[:, None] + g["micro_x"][view][idx]
     micro_y = cy[:, None] + g["micro_ap"][idx]
@@ -864,8 +937,13 @@ def _render_view(view, g, idx, size, seeds, looks):
         ccx = cx + g["coarse_x"][view][idx]
         ccy = cy + g["coarse_ap"][idx]
         half = g["coarse_len"][idx]
-        arc = blobs(ccx[:, None], ccy[:, None], (5.0 * coarse)[:, None], half[:, None] / 2,
-                    np.full((bsz, 1), 0.12))
+        arc = blobs(
+            ccx[:, None],
+            ccy[:, None],
+            (5.0 * coarse)[:, None],
+            half[:, None] / 2,
+            np.full((bsz, 1), 0.12),
+        )
         shadow_x = np.exp(-0.5 * ((xgrid - col(ccx)) / col(half / 1.6)) ** 4)
         shadow = col(coarse) * 0.7 * shadow_x * _sigmoid((ygrid - col(ccy) - 0.1) / px)
         env = env * (1 - shadow) + arc
@@ -910,8 +988,9 @@ class _Writer:
         self.ids = patient_ids
         self.overwrite = overwrite
         if self.manifest.exists() and not overwrite:
-            raise FileExistsError(f"{str(self.manifest)!r} already exists; pass "
-                                  "overwrite=True to replace it")
+            raise FileExistsError(
+                f"{str(self.manifest)!r} already exists; pass overwrite=True to replace it"
+            )
         self.images.mkdir(parents=True, exist_ok=True)
 
     def write(self, kind: str, idx, arrays) -> list[str]:
@@ -921,8 +1000,9 @@ class _Writer:
         for i, arr in zip(idx, arrays, strict=True):
             target = self.images / f"{self.ids[i]}_{kind}.png"
             if target.exists() and not self.overwrite:
-                raise FileExistsError(f"image file {str(target)!r} already exists; pass "
-                                      "overwrite=True to replace it")
+                raise FileExistsError(
+                    f"image file {str(target)!r} already exists; pass overwrite=True to replace it"
+                )
             if arr.dtype == bool:
                 data = arr.astype(np.uint8) * 255
             else:

@@ -147,8 +147,10 @@ def hosmer_lemeshow(
     labels = check_labels(y_true, both_classes=False)
     prob = check_scores(y_prob, "y_prob", n=labels.size, probability=True)
     if labels.size < n_groups:
-        raise ValueError(f"hosmer_lemeshow needs at least as many subjects as groups; got "
-                         f"{labels.size} subjects for n_groups={n_groups}")
+        raise ValueError(
+            f"hosmer_lemeshow needs at least as many subjects as groups; got "
+            f"{labels.size} subjects for n_groups={n_groups}"
+        )
     groups = _risk_groups(prob, n_groups)
     used = np.unique(groups)
     index = np.searchsorted(used, groups)
@@ -158,24 +160,37 @@ def hosmer_lemeshow(
     expected = np.bincount(index, weights=prob, minlength=g)
     df = g - 2 if sample == "development" else g
     if df < 1:
-        raise ValueError(f"the Hosmer-Lemeshow test has {df} degrees of freedom with {g} "
-                         f"non-empty group(s) in a {sample} sample; use more groups"
-                         + (" (ties in y_prob merged some)" if g < n_groups else ""))
+        raise ValueError(
+            f"the Hosmer-Lemeshow test has {df} degrees of freedom with {g} "
+            f"non-empty group(s) in a {sample} sample; use more groups"
+            + (" (ties in y_prob merged some)" if g < n_groups else "")
+        )
     mean = expected / size
     degenerate = (mean <= 0) | (mean >= 1)
     if degenerate.any():
         k = int(np.flatnonzero(degenerate)[0])
-        raise ValueError(f"risk group {k + 1} has mean predicted probability {mean[k]:g}: "
-                         "its Hosmer-Lemeshow term divides by zero; the statistic is undefined "
-                         "for predictions of exactly 0 or 1 (use fewer groups)")
-    statistic = float(np.sum((observed - expected) ** 2 / expected
-                             + ((size - observed) - (size - expected)) ** 2 / (size - expected)))
-    table = pd.DataFrame({
-        "group": np.arange(1, g + 1), "n": size.astype(int), "observed": observed.astype(int),
-        "expected": expected, "mean_predicted": mean,
-        "min_predicted": pd.Series(prob).groupby(index).min().to_numpy(),
-        "max_predicted": pd.Series(prob).groupby(index).max().to_numpy(),
-    })
+        raise ValueError(
+            f"risk group {k + 1} has mean predicted probability {mean[k]:g}: "
+            "its Hosmer-Lemeshow term divides by zero; the statistic is undefined "
+            "for predictions of exactly 0 or 1 (use fewer groups)"
+        )
+    statistic = float(
+        np.sum(
+            (observed - expected) ** 2 / expected
+            + ((size - observed) - (size - expected)) ** 2 / (size - expected)
+        )
+    )
+    table = pd.DataFrame(
+        {
+            "group": np.arange(1, g + 1),
+            "n": size.astype(int),
+            "observed": observed.astype(int),
+            "expected": expected,
+            "mean_predicted": mean,
+            "min_predicted": pd.Series(prob).groupby(index).min().to_numpy(),
+            "max_predicted": pd.Series(prob).groupby(index).max().to_numpy(),
+        }
+    )
     return HosmerLemeshow(statistic, int(df), float(stats.chi2.sf(statistic, df)), int(g), table)
 
 
@@ -239,9 +254,11 @@ def calibration_intercept_slope(y_true, y_prob) -> CalibrationLine:
     edge = (prob <= 0) | (prob >= 1)
     if edge.any():
         k = np.flatnonzero(edge)
-        raise ValueError(f"calibration intercept and slope need probabilities strictly inside "
-                         f"(0, 1) (their logit is used); y_prob is {prob[k[0]]:g} at "
-                         f"position(s) {', '.join(map(str, k[:5]))}")
+        raise ValueError(
+            f"calibration intercept and slope need probabilities strictly inside "
+            f"(0, 1) (their logit is used); y_prob is {prob[k[0]]:g} at "
+            f"position(s) {', '.join(map(str, k[:5]))}"
+        )
     logit = np.log(prob) - np.log1p(-prob)
     y = labels.astype(float)
     intercept = GLM(y, np.ones((y.size, 1)), family=Binomial(), offset=logit).fit()
@@ -334,7 +351,10 @@ def calibration(
     prob_true, prob_pred = calibration_curve(labels, prob, n_bins=n_bins, strategy=strategy)
     line = calibration_intercept_slope(labels, prob)
     return Calibration(
-        prob_true=prob_true, prob_pred=prob_pred, intercept=line.intercept, slope=line.slope,
+        prob_true=prob_true,
+        prob_pred=prob_pred,
+        intercept=line.intercept,
+        slope=line.slope,
         brier=float(brier_score_loss(labels, prob)),
         hosmer_lemeshow=hosmer_lemeshow(labels, prob, n_groups, sample=sample),
     )

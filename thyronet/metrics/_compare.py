@@ -30,8 +30,10 @@ def _format_ci(value: float, low: float, high: float, digits: int = 3) -> str:
 
 def _check_models(scores, n: int) -> dict[str, np.ndarray]:
     if not isinstance(scores, Mapping) or not scores:
-        raise ValueError("scores must be a non-empty mapping {model name: scores}; got "
-                         f"{type(scores).__name__}")
+        raise ValueError(
+            "scores must be a non-empty mapping {model name: scores}; got "
+            f"{type(scores).__name__}"
+        )
     return {str(name): check_scores(s, f"scores[{name!r}]", n=n) for name, s in scores.items()}
 
 
@@ -65,8 +67,9 @@ class ModelComparison:
     pairs: pd.DataFrame
 
 
-def compare_models(y_true, scores: Mapping[str, object], *,
-                   confidence: float = 0.95) -> ModelComparison:
+def compare_models(
+    y_true, scores: Mapping[str, object], *, confidence: float = 0.95
+) -> ModelComparison:
     """AUC (DeLong CI) of each model and paired DeLong tests between every pair.
 
     All models score the same subjects, so the tests are paired
@@ -106,19 +109,35 @@ def compare_models(y_true, scores: Mapping[str, object], *,
     half = crit * np.sqrt(np.diag(cov))
     low, high = np.clip(aucs - half, 0, 1), np.clip(aucs + half, 0, 1)
     label = f"AUC ({confidence:.0%} CI)"
-    auc = pd.DataFrame({"auc": aucs, "ci_low": low, "ci_high": high, "variance": np.diag(cov),
-                        label: [_format_ci(*v) for v in zip(aucs, low, high, strict=True)]},
-                       index=pd.Index(names, name="model"))
+    auc = pd.DataFrame(
+        {
+            "auc": aucs,
+            "ci_low": low,
+            "ci_high": high,
+            "variance": np.diag(cov),
+            label: [_format_ci(*v) for v in zip(aucs, low, high, strict=True)],
+        },
+        index=pd.Index(names, name="model"),
+    )
     p_values = pd.DataFrame(np.nan, index=auc.index, columns=pd.Index(names, name="model"))
     rows = []
     for i, j in combinations(range(len(names)), 2):
         test = _paired_from_covariance(aucs, cov, i, j, confidence)
         p_values.iloc[i, j] = p_values.iloc[j, i] = test.p_value
-        rows.append({"model_a": names[i], "model_b": names[j], "difference": test.difference,
-                     "ci_low": test.ci_low, "ci_high": test.ci_high, "z": test.z,
-                     "p_value": test.p_value})
-    pairs = pd.DataFrame(rows, columns=["model_a", "model_b", "difference", "ci_low",
-                                        "ci_high", "z", "p_value"])
+        rows.append(
+            {
+                "model_a": names[i],
+                "model_b": names[j],
+                "difference": test.difference,
+                "ci_low": test.ci_low,
+                "ci_high": test.ci_high,
+                "z": test.z,
+                "p_value": test.p_value,
+            }
+        )
+    pairs = pd.DataFrame(
+        rows, columns=["model_a", "model_b", "difference", "ci_low", "ci_high", "z", "p_value"]
+    )
     return ModelComparison(auc, p_values, pairs)
 
 
@@ -186,30 +205,37 @@ def evaluate_cohorts(
     models = _check_models(scores, labels.size)
     groups = np.asarray(cohorts, dtype=object)
     if groups.ndim != 1 or groups.size != labels.size:
-        raise ValueError(f"cohorts must have one value per subject ({labels.size}); got shape "
-                         f"{groups.shape}")
+        raise ValueError(
+            f"cohorts must have one value per subject ({labels.size}); got shape {groups.shape}"
+        )
     missing = pd.isna(groups)
     if missing.any():
-        raise ValueError(f"cohorts is missing at position(s) "
-                         f"{', '.join(map(str, np.flatnonzero(missing)[:5]))}")
+        raise ValueError(
+            f"cohorts is missing at position(s) {', '.join(map(str, np.flatnonzero(missing)[:5]))}"
+        )
     order = _cohort_order(groups)
     if isinstance(threshold, str):
         if threshold != "youden":
-            raise ValueError(f"threshold must be a number, a mapping or 'youden'; "
-                             f"got {threshold!r}")
+            raise ValueError(
+                f"threshold must be a number, a mapping or 'youden'; got {threshold!r}"
+            )
         ref = reference_cohort
         if ref is None:
             ref = "train" if "train" in order else order[0]
         if ref not in order:
             raise ValueError(f"reference_cohort {ref!r} is not among the cohorts {order}")
         in_ref = groups == ref
-        thresholds = {name: youden_threshold(labels[in_ref], s[in_ref]).threshold
-                      for name, s in models.items()}
+        thresholds = {
+            name: youden_threshold(labels[in_ref], s[in_ref]).threshold
+            for name, s in models.items()
+        }
     elif isinstance(threshold, Mapping):
         unknown = set(map(str, threshold)) ^ set(models)
         if unknown:
-            raise ValueError(f"threshold mapping must name exactly the models {list(models)}; "
-                             f"mismatched: {sorted(unknown)}")
+            raise ValueError(
+                f"threshold mapping must name exactly the models {list(models)}; "
+                f"mismatched: {sorted(unknown)}"
+            )
         thresholds = {str(k): _check_threshold(v) for k, v in threshold.items()}
     else:
         value = _check_threshold(threshold)
@@ -225,12 +251,20 @@ def evaluate_cohorts(
             except ValueError as err:
                 raise ValueError(f"cohort {cohort!r}: {err}") from None
             summary = binary_summary(y_c, score[mask], thresholds[name])
-            rows.append({
-                "model": name, "cohort": cohort, "n": int(mask.sum()),
-                "n_positive": int(y_c.sum()), "auc": auc, "auc_low": low, "auc_high": high,
-                label: _format_ci(auc, low, high), "threshold": thresholds[name],
-                "accuracy": summary.accuracy.estimate,
-                "sensitivity": summary.sensitivity.estimate,
-                "specificity": summary.specificity.estimate,
-            })
+            rows.append(
+                {
+                    "model": name,
+                    "cohort": cohort,
+                    "n": int(mask.sum()),
+                    "n_positive": int(y_c.sum()),
+                    "auc": auc,
+                    "auc_low": low,
+                    "auc_high": high,
+                    label: _format_ci(auc, low, high),
+                    "threshold": thresholds[name],
+                    "accuracy": summary.accuracy.estimate,
+                    "sensitivity": summary.sensitivity.estimate,
+                    "specificity": summary.specificity.estimate,
+                }
+            )
     return pd.DataFrame(rows).set_index(["model", "cohort"])

@@ -50,19 +50,23 @@ def decision_curve(y_true, y_prob, thresholds=None) -> pd.DataFrame:
         pts = check_scores(np.atleast_1d(np.asarray(thresholds)), "thresholds")
         bad = (pts < 0) | (pts >= 1)
         if bad.any():
-            raise ValueError(f"thresholds must lie in [0, 1) (the odds pt / (1 - pt) is "
-                             f"infinite at 1); got {pts[bad][:3].tolist()}")
+            raise ValueError(
+                f"thresholds must lie in [0, 1) (the odds pt / (1 - pt) is "
+                f"infinite at 1); got {pts[bad][:3].tolist()}"
+            )
     n = labels.size
     prevalence = labels.mean()
     odds = pts / (1.0 - pts)
     pos, neg = np.sort(prob[labels]), np.sort(prob[~labels])
     tp = pos.size - np.searchsorted(pos, pts, side="left")  # positives with prob >= pt
     fp = neg.size - np.searchsorted(neg, pts, side="left")
-    return pd.DataFrame({
-        "threshold": pts,
-        "net_benefit": tp / n - fp / n * odds,
-        "net_benefit_all": prevalence - (1.0 - prevalence) * odds,
-        "net_benefit_none": np.zeros(pts.size),
-        "true_positives": tp,
-        "false_positives": fp,
-    })
+    return pd.DataFrame(
+        {
+            "threshold": pts,
+            "net_benefit": tp / n - fp / n * odds,
+            "net_benefit_all": prevalence - (1.0 - prevalence) * odds,
+            "net_benefit_none": np.zeros(pts.size),
+            "true_positives": tp,
+            "false_positives": fp,
+        }
+    )

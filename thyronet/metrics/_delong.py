@@ -43,8 +43,7 @@ def _midranks_sorted(values: np.ndarray) -> np.ndarray:
     return np.repeat((starts + ends + 1) / 2.0, ends - starts)
 
 
-def _placements(labels: np.ndarray,
-                score: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+def _placements(labels: np.ndarray, score: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """AUC and DeLong placements of one score (Sun & Xu 2014).
 
     Returns ``(auc, v10, v01)``. The AUC comes from the exact (half-integer)
@@ -70,8 +69,9 @@ def _placements(labels: np.ndarray,
     return float(auc), place[labels], place[~labels]
 
 
-def _auc_and_covariance(labels: np.ndarray,
-                        scores: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _auc_and_covariance(
+    labels: np.ndarray, scores: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
     """AUCs of ``k`` scores of the same subjects and their ``(k, k)`` DeLong covariance."""
     v10 = np.empty((len(scores), int(labels.sum())))
     v01 = np.empty((len(scores), labels.size - v10.shape[1]))
@@ -206,8 +206,9 @@ class DeLongTest:
     confidence: float = 0.95
 
 
-def _paired_from_covariance(aucs: np.ndarray, cov: np.ndarray, i: int, j: int,
-                            confidence: float) -> DeLongTest:
+def _paired_from_covariance(
+    aucs: np.ndarray, cov: np.ndarray, i: int, j: int, confidence: float
+) -> DeLongTest:
     difference = float(aucs[i] - aucs[j])
     sigma = float(np.sqrt(max(cov[i, i] + cov[j, j] - 2.0 * cov[i, j], 0.0)))
     if sigma > 0:
@@ -218,10 +219,16 @@ def _paired_from_covariance(aucs: np.ndarray, cov: np.ndarray, i: int, j: int,
         z = float(np.copysign(np.inf, difference))
     crit = float(stats.norm.ppf(1.0 - (1.0 - confidence) / 2.0))
     return DeLongTest(
-        auc_a=float(aucs[i]), auc_b=float(aucs[j]), difference=difference,
-        ci_low=difference - crit * sigma, ci_high=difference + crit * sigma,
-        z=float(z), p_value=_two_sided_normal(z),
-        var_a=float(cov[i, i]), var_b=float(cov[j, j]), covariance=float(cov[i, j]),
+        auc_a=float(aucs[i]),
+        auc_b=float(aucs[j]),
+        difference=difference,
+        ci_low=difference - crit * sigma,
+        ci_high=difference + crit * sigma,
+        z=float(z),
+        p_value=_two_sided_normal(z),
+        var_a=float(cov[i, i]),
+        var_b=float(cov[j, j]),
+        covariance=float(cov[i, j]),
         confidence=confidence,
     )
 
@@ -368,6 +375,11 @@ def delong_test_unpaired(y_a, score_a, y_b, score_b) -> UnpairedDeLongTest:
         statistic = 0.0 if difference == 0 else float(np.copysign(np.inf, difference))
         p_value = 1.0 if difference == 0 else 0.0
     return UnpairedDeLongTest(
-        auc_a=float(auc_a[0]), auc_b=float(auc_b[0]), statistic=float(statistic),
-        df=float(df), p_value=p_value, var_a=var_a, var_b=var_b,
+        auc_a=float(auc_a[0]),
+        auc_b=float(auc_b[0]),
+        statistic=float(statistic),
+        df=float(df),
+        p_value=p_value,
+        var_a=var_a,
+        var_b=var_b,
     )

@@ -75,8 +75,13 @@ def _counts(indices: np.ndarray, size: int) -> np.ndarray:
     return np.bincount(flat.ravel(), minlength=b * size).reshape(b, size)
 
 
-def _bootstrap_aucs(labels: np.ndarray, score: np.ndarray, n_bootstraps: int,
-                    stratified: bool, rng: np.random.RandomState) -> np.ndarray:
+def _bootstrap_aucs(
+    labels: np.ndarray,
+    score: np.ndarray,
+    n_bootstraps: int,
+    stratified: bool,
+    rng: np.random.RandomState,
+) -> np.ndarray:
     """AUCs of bootstrap resamples, by weighting subjects with their multiplicities.
 
     Each positive's contribution is the weighted count of negatives below it
@@ -109,7 +114,7 @@ def _bootstrap_aucs(labels: np.ndarray, score: np.ndarray, n_bootstraps: int,
         wins = (w_pos * (less + 0.5 * ties)).sum(axis=1)
         m_b, n_b = w_pos.sum(axis=1), w_neg.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            aucs[start:start + b] = np.where((m_b > 0) & (n_b > 0), wins / (m_b * n_b), np.nan)
+            aucs[start : start + b] = np.where((m_b > 0) & (n_b > 0), wins / (m_b * n_b), np.nan)
     return aucs
 
 
@@ -183,8 +188,14 @@ def roc_auc_ci(
         aucs, cov = _auc_and_covariance(labels, [score])
         auc, var = float(aucs[0]), float(cov[0, 0])
         half = float(stats.norm.ppf(1.0 - alpha / 2.0)) * np.sqrt(var)
-        return AUCInterval(auc, float(max(auc - half, 0.0)), float(min(auc + half, 1.0)),
-                           confidence, "delong", variance=var)
+        return AUCInterval(
+            auc,
+            float(max(auc - half, 0.0)),
+            float(min(auc + half, 1.0)),
+            confidence,
+            "delong",
+            variance=var,
+        )
     n_bootstraps = check_positive_int(n_bootstraps, "n_bootstraps")
     rng = check_random_state(random_state)
     boot = _bootstrap_aucs(labels, score, n_bootstraps, bool(stratified), rng)
@@ -192,8 +203,14 @@ def roc_auc_ci(
     if boot.size == 0:
         raise ValueError("every bootstrap resample had a single class; use stratified=True")
     low, high = np.percentile(boot, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    return AUCInterval(_auc(labels, score), float(low), float(high), confidence, "bootstrap",
-                       n_bootstraps=int(boot.size))
+    return AUCInterval(
+        _auc(labels, score),
+        float(low),
+        float(high),
+        confidence,
+        "bootstrap",
+        n_bootstraps=int(boot.size),
+    )
 
 
 class YoudenThreshold(NamedTuple):
@@ -255,5 +272,9 @@ def youden_threshold(y_true, y_score) -> YoudenThreshold:
     # threshold wins; the first point is the "predict nobody" threshold (+inf)
     j = np.rint(tpr * m).astype(np.int64) * n - np.rint(fpr * n).astype(np.int64) * m
     best = int(np.argmax(j[1:])) + 1
-    return YoudenThreshold(float(thresholds[best]), float(tpr[best]),
-                           float(1.0 - fpr[best]), float(tpr[best] - fpr[best]))
+    return YoudenThreshold(
+        float(thresholds[best]),
+        float(tpr[best]),
+        float(1.0 - fpr[best]),
+        float(tpr[best] - fpr[best]),
+    )

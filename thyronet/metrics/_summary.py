@@ -116,10 +116,13 @@ class BinarySummary:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per metric: ``estimate, low, high, count, total``."""
-        rows = {name: [getattr(getattr(self, name), f.name) for f in fields(Proportion)]
-                for name in self.METRICS}
-        return pd.DataFrame.from_dict(rows, orient="index",
-                                      columns=[f.name for f in fields(Proportion)])
+        rows = {
+            name: [getattr(getattr(self, name), f.name) for f in fields(Proportion)]
+            for name in self.METRICS
+        }
+        return pd.DataFrame.from_dict(
+            rows, orient="index", columns=[f.name for f in fields(Proportion)]
+        )
 
 
 def _check_threshold(threshold) -> float:
@@ -132,8 +135,9 @@ def _check_threshold(threshold) -> float:
     return value
 
 
-def binary_summary(y_true, y_score, threshold: float = 0.5, *,
-                   confidence: float = 0.95) -> BinarySummary:
+def binary_summary(
+    y_true, y_score, threshold: float = 0.5, *, confidence: float = 0.95
+) -> BinarySummary:
     """Accuracy, sensitivity, specificity, PPV, NPV and F1 at a threshold, with Wilson CIs.
 
     A subject is predicted positive when ``y_score >= threshold`` (higher score
@@ -176,11 +180,22 @@ def binary_summary(y_true, y_score, threshold: float = 0.5, *,
         return wilson_interval(count, total, confidence)
 
     jaccard = w(tp, tp + fp + fn)
-    f1 = Proportion(*(2 * v / (1 + v) for v in (jaccard.estimate, jaccard.low, jaccard.high)),
-                    count=tp, total=tp + fp + fn)
+    f1 = Proportion(
+        *(2 * v / (1 + v) for v in (jaccard.estimate, jaccard.low, jaccard.high)),
+        count=tp,
+        total=tp + fp + fn,
+    )
     return BinarySummary(
-        threshold=threshold, tp=tp, fp=fp, tn=tn, fn=fn,
-        accuracy=w(tp + tn, labels.size), sensitivity=w(tp, tp + fn),
-        specificity=w(tn, tn + fp), ppv=w(tp, tp + fp), npv=w(tn, tn + fn), f1=f1,
+        threshold=threshold,
+        tp=tp,
+        fp=fp,
+        tn=tn,
+        fn=fn,
+        accuracy=w(tp + tn, labels.size),
+        sensitivity=w(tp, tp + fn),
+        specificity=w(tn, tn + fp),
+        ppv=w(tp, tp + fp),
+        npv=w(tn, tn + fn),
+        f1=f1,
         confidence=confidence,
     )

@@ -47,13 +47,15 @@ def _levels(column: pd.Series, name: str) -> tuple[pd.Series, list]:
     var = CLINICAL_BY_NAME.get(name)
     if var is not None and var.kind != "numeric":
         lookup = {c.lower(): c for c in var.categories}
-        values = column.map(lambda v: v if pd.isna(v) else lookup.get(str(v).strip().lower(),
-                                                                        str(v)))
+        values = column.map(
+            lambda v: v if pd.isna(v) else lookup.get(str(v).strip().lower(), str(v))
+        )
         extra = sorted(set(values.dropna()) - set(var.categories), key=str)
         return values, [*var.categories, *extra]
     if isinstance(column.dtype, pd.CategoricalDtype):
         return column.astype(object).map(lambda v: v if pd.isna(v) else str(v)), [
-            str(c) for c in column.cat.categories]
+            str(c) for c in column.cat.categories
+        ]
     values = column.astype(object).map(lambda v: v if pd.isna(v) else str(v))
     try:
         ordered = sorted(pd.unique(observed))
@@ -144,8 +146,9 @@ def baseline_table(
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"frame must be a pandas DataFrame; got {type(frame).__name__}")
     if groupby not in frame.columns:
-        raise ValueError(f"groupby column {groupby!r} is not in the frame; it has "
-                         f"{list(frame.columns)}")
+        raise ValueError(
+            f"groupby column {groupby!r} is not in the frame; it has {list(frame.columns)}"
+        )
     group_col = frame[groupby]
     missing_group = group_col.isna().to_numpy()
     if missing_group.any():
@@ -156,15 +159,17 @@ def baseline_table(
     variables = list(variables)
     absent = [v for v in variables if v not in frame.columns]
     if absent:
-        raise ValueError(f"variable(s) {absent} are not columns of the frame; it has "
-                         f"{list(frame.columns)}")
+        raise ValueError(
+            f"variable(s) {absent} are not columns of the frame; it has {list(frame.columns)}"
+        )
     if groupby in variables:
         raise ValueError(f"the groupby column {groupby!r} cannot also be a variable")
     continuous, categorical = set(continuous), set(categorical)
     both = continuous & categorical
     if both:
-        raise ValueError(f"variable(s) {sorted(both)} are listed as both continuous and "
-                         "categorical")
+        raise ValueError(
+            f"variable(s) {sorted(both)} are listed as both continuous and categorical"
+        )
     groups = _group_order(group_col)
     masks = [(group_col == g).to_numpy() for g in groups]
     headers = [f"{g} (n = {int(m.sum())})" for g, m in zip(groups, masks, strict=True)]
@@ -184,8 +189,10 @@ def baseline_table(
             bad = numeric.isna() & column.notna()
             if bad.any():
                 where = ", ".join(repr(i) for i in frame.index[bad.to_numpy()][:5])
-                raise ValueError(f"continuous variable {name!r} has non-numeric values in "
-                                 f"row(s) {where}; pass it in categorical=[...]")
+                raise ValueError(
+                    f"continuous variable {name!r} has non-numeric values in "
+                    f"row(s) {where}; pass it in categorical=[...]"
+                )
             samples = [numeric[m].dropna().to_numpy(dtype=float) for m in masks]
             cells = []
             for s in samples:
@@ -214,8 +221,10 @@ def baseline_table(
                 statistic = p_value = np.nan
             row(name, "", [""] * len(groups), statistic, p_value, "chi-square")
             for lvl, lvl_counts in zip(levels, counts, strict=True):
-                cells = [f"{c} ({_fmt(100 * c / t if t else np.nan, digits)})" if t else f"{c}"
-                         for c, t in zip(lvl_counts, totals, strict=True)]
+                cells = [
+                    f"{c} ({_fmt(100 * c / t if t else np.nan, digits)})" if t else f"{c}"
+                    for c, t in zip(lvl_counts, totals, strict=True)
+                ]
                 row(name, lvl, cells)
         if any(n_missing):
             row(name, MISSING_LEVEL, [str(k) for k in n_missing])

@@ -51,3 +51,13 @@ def test_most_examples_run():
     ]
     assert states.count("on") >= 25
     assert states.count("on") > states.count("off")
+
+
+def test_getting_started_shows_the_readme_commands():
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- quickstart:start -->\s*```bash\n(.*?)```", readme, re.S).group(1)
+    commands = [line for line in block.splitlines() if line.strip()]
+    assert len(commands) == 2
+    home = (DOCS / "index.md").read_text(encoding="utf-8")
+    for command in commands:
+        assert command in home, f"docs/index.md lacks the README command: {command}"

@@ -16,6 +16,7 @@ import sys
 import textwrap
 import zipfile
 
+import accelerate  # in the test extra: a missing one is an error, not a skip
 import numpy as np
 import pytest
 import torch
@@ -28,8 +29,6 @@ from thyronet.cnn import ImageBatches, ThyroNet
 from thyronet.explain import gradcam
 from thyronet.features import DeepFeatureExtractor
 from thyronet.model_io import load_model, save_model
-
-accelerate = pytest.importorskip("accelerate")
 
 
 @pytest.fixture
@@ -235,6 +234,7 @@ def test_image_batches_keep_the_order_asked_for():
 DDP_SCRIPT = '''
 """Train a tiny SkorchCNN data-parallel over the processes of ``accelerate launch``."""
 import hashlib
+import importlib
 import json
 import sys
 from pathlib import Path

@@ -94,7 +94,8 @@ def manifest_cohort(tmp_path_factory):
 @pytest.fixture
 def dask_client():
     """Two single-threaded worker processes; closed (workers ended) after the test."""
-    distributed = pytest.importorskip("distributed")
+    import distributed  # in the test extra: a missing one is an error, not a skip
+
     cluster = distributed.LocalCluster(
         n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None, memory_limit=None
     )

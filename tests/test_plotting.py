@@ -157,3 +157,19 @@ def test_fused_pairs_take_series_whatever_their_index():
     with pytest.raises(ValueError, match="labels has 2 entries for 3 images"):
         plot_fused_pairs(fused, labels=[0, 1])
     plt.close("all")
+
+
+def test_figure_img_embeds_a_png_and_escapes_its_text():
+    import base64
+    import re
+
+    from thyronet.plotting import figure_img
+
+    fig, _ = plt.subplots()
+    tag = figure_img(fig, 'ROC "A" & B', width="50%", dpi=50)
+    assert tag.startswith('<img alt="ROC &quot;A&quot; &amp; B" width="50%" src="data:image/png;')
+    payload = re.search(r"base64,([^\"]+)", tag).group(1)
+    assert base64.b64decode(payload) == figure_bytes(fig, "png", dpi=50)
+    png = figure_bytes(fig, "png", dpi=50)
+    assert figure_img(png, "x") == f'<img alt="x" src="data:image/png;base64,{payload}">'
+    plt.close("all")

@@ -517,6 +517,40 @@ def figure_bytes(fig, fmt: str = "png", *, dpi: int = 150) -> bytes:
     return buffer.getvalue()
 
 
+def figure_img(fig, alt: str, *, width: str | None = None, dpi: int = 150) -> str:
+    """An HTML ``<img>`` holding a figure (or PNG bytes) as a base64 ``data:`` URI.
+
+    Self-contained: the page needs no other file. The study report and the
+    documentation's figures use it.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure or bytes
+        The figure, rendered to PNG at ``dpi``, or PNG bytes already rendered.
+    alt : str
+        Alternative text (HTML-escaped).
+    width : str, optional
+        CSS width of the image (e.g. ``"48%"``).
+    dpi : int
+        Resolution when rendering a figure.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> from thyronet.plotting import figure_img
+    >>> fig, _ = plt.subplots()
+    >>> figure_img(fig, "an empty plot", width="50%")[:53]
+    '<img alt="an empty plot" width="50%" src="data:image/'
+    """
+    import base64
+    import html
+
+    png = fig if isinstance(fig, bytes) else figure_bytes(fig, "png", dpi=dpi)
+    size = f' width="{html.escape(width)}"' if width else ""
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{html.escape(alt)}"{size} src="data:image/png;base64,{data}">'
+
+
 def save_figure(
     fig,
     path,

@@ -10,7 +10,6 @@ with this study's numbers. The page needs no other file and no network.
 
 from __future__ import annotations
 
-import base64
 import html
 import os
 from datetime import UTC, datetime
@@ -19,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from thyronet.plotting import figure_img
 
 if TYPE_CHECKING:  # pragma: no cover
     from thyronet.study import FigureRecord, StudyResults
@@ -157,13 +158,11 @@ def _html_table(frame: pd.DataFrame, *, index: bool = False, digits: int = 3) ->
 
 
 def _figure(record: FigureRecord, css: str = "") -> str:
-    data = base64.b64encode(record.png).decode("ascii")
     cls = f' class="{css}"' if css else ""
-    title = html.escape(record.title)
     return (
-        f'<figure{cls} id="fig-{html.escape(record.name)}"><img alt="{title}"'
-        f' src="data:image/png;base64,{data}"><figcaption><b>{html.escape(record.title)}.'
-        f"</b> {html.escape(record.caption)}</figcaption></figure>"
+        f'<figure{cls} id="fig-{html.escape(record.name)}">{figure_img(record.png, record.title)}'
+        f"<figcaption><b>{html.escape(record.title)}.</b> {html.escape(record.caption)}"
+        "</figcaption></figure>"
     )
 
 

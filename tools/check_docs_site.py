@@ -91,6 +91,17 @@ def text_of(dom: str) -> str:
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", dom)))
 
 
+def site_pages(site: Path) -> list[tuple[str, str]]:
+    """``(path, html)`` of every page of the built site (``""`` is the home page)."""
+    pages = []
+    for index in sorted(site.rglob("index.html")):
+        folder = index.parent.relative_to(site).as_posix()
+        if folder.startswith(("assets", "search")):
+            continue
+        pages.append(("" if folder == "." else folder + "/", index.read_text(encoding="utf-8")))
+    return pages
+
+
 def check_home(dom: str, site: Path) -> list[str]:
     problems = []
     text = text_of(dom)
@@ -98,17 +109,11 @@ def check_home(dom: str, site: Path) -> list[str]:
         if needle not in text:
             problems.append(f"home page: {needle!r} not shown")
     links = set(re.findall(r'href="([^"#?]+)"', dom))
-    pages = sorted(
-        p.parent.relative_to(site).as_posix() + "/"
-        for p in site.rglob("index.html")
-        if p.parent != site
-        and (p.parent / "index.html").exists()
-        and not p.parent.name.startswith(("assets", "search"))
-    )
+    pages = [name for name, _ in site_pages(site) if name]
     for page in pages:
         if not any(link.rstrip("/").endswith(page.rstrip("/")) for link in links):
             problems.append(f"home page: no navigation link to {page}")
-    blocks = dom.count('class="highlight"') + dom.count('class="language-')
+    blocks = dom.count('class="highlight"')
     copies = dom.count("data-clipboard-target=")  # the copy buttons the theme's script adds
     if copies == 0:
         problems.append(
@@ -173,17 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         problems += check_home(page(""), site)
         problems += check_api(page("api/estimators/"))
-        executed = sorted(
-            {
-                p.parent
-                for p in site.rglob("index.html")
-                if 'class="highlight"' in p.read_text(encoding="utf-8")
-                and "data:image/png;base64," in p.read_text(encoding="utf-8")
-            }
-        )
+        figure_pages = [name for name, html in site_pages(site) if "data:image/png;base64," in html]
         figures = 0
-        for folder in executed:
-            name = folder.relative_to(site).as_posix() + "/"
+        for name in figure_pages:
             found, count = check_figures(name, page(name))
             problems += found
             figures += count
@@ -194,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         return 1
     print(
-        f"check_docs_site: home page, API reference and {len(executed)} page(s) with "
+        f"check_docs_site: home page, API reference and {len(figure_pages)} page(s) with "
         f"{figures} figure(s) render in {Path(chromium).name}"
     )
     return 0

@@ -147,7 +147,7 @@ def _cmd_predict(args) -> int:
     import pandas as pd
 
     from thyronet.datasets import CohortError, load_cohort
-    from thyronet.datasets._schema import ID_COLUMN
+    from thyronet.schema import ID_COLUMN
     from thyronet.model_io import ModelFileError, load_model
 
     target = Path(args.out)

@@ -30,7 +30,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from thyronet.datasets._schema import CLINICAL_COLUMNS, CLINICAL_VARIABLES, CohortError
+from thyronet.schema import CLINICAL_COLUMNS, CLINICAL_VARIABLES, CohortError, is_missing
 
 __all__ = ["ClinicalEncoder"]
 
@@ -39,14 +39,6 @@ def _rows(index, limit: int = 5) -> str:
     items = list(index)
     more = f" (and {len(items) - limit} more)" if len(items) > limit else ""
     return ", ".join(repr(i) for i in items[:limit]) + more
-
-
-def _is_missing(value) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and np.isnan(value):
-        return True
-    return bool(isinstance(value, str) and not value.strip()) or value is pd.NA
 
 
 class ClinicalEncoder(TransformerMixin, BaseEstimator):
@@ -126,7 +118,7 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
         out = {}
         for var in CLINICAL_VARIABLES:
             column = X[var.name]
-            empty = column.map(_is_missing).to_numpy(dtype=bool)
+            empty = column.map(is_missing).to_numpy(dtype=bool)
             if var.kind == "numeric":
                 values = pd.to_numeric(column.where(~empty), errors="coerce")
                 bad = values.isna().to_numpy() & ~empty

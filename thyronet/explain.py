@@ -55,7 +55,7 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from thyronet.cnn import SkorchCNN, check_images
-from thyronet.datasets._schema import VIEW_COLUMNS
+from thyronet.schema import VIEW_COLUMNS
 from thyronet.features import DeepFeatureExtractor
 from thyronet.fusion import DualChannelFuser
 

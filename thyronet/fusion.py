@@ -25,7 +25,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from thyronet.datasets._schema import VIEW_COLUMNS, CohortError, parse_roi, roi_column
+from thyronet.schema import VIEW_COLUMNS, CohortError, parse_roi, roi_column
 from thyronet.imaging import NORMALIZATIONS, ImageError, load_view
 
 

@@ -35,7 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 from thyronet.classifier_selection import ClassifierSelector
 from thyronet.clinical import ClinicalEncoder
 from thyronet.cnn import SkorchCNN
-from thyronet.datasets._schema import CLINICAL_COLUMNS, CohortError, roi_column
+from thyronet.schema import CLINICAL_COLUMNS, CohortError, roi_column
 from thyronet.features import DeepFeatureExtractor
 from thyronet.fusion import DualChannelFuser
 from thyronet.selection import LassoSelector, PValueSelector

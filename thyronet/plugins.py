@@ -50,8 +50,12 @@ class PluginWarning(UserWarning):
     """A plugin could not be loaded or registered something invalid; it names the plugin."""
 
 
-class UnknownEntryError(KeyError):
-    """A name that no plugin registered; the message lists the registered names."""
+class UnknownEntryError(KeyError, ValueError):
+    """A name that no plugin registered; the message lists the registered names.
+
+    Both a ``KeyError`` (a registry is a mapping) and a ``ValueError`` (an estimator
+    parameter naming an unknown entry is a bad value), so either ``except`` catches it.
+    """
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])
@@ -394,8 +398,3 @@ def describe_plugins(pm: pluggy.PluginManager | None = None) -> list[dict[str, A
             }
         )
     return rows
-
-
-def entry_names(kind: str) -> list[str]:
-    """Sorted names registered for ``kind`` by the default manager."""
-    return sorted(get_registry(kind))

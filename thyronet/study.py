@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from thyronet.datasets._schema import (
+from thyronet.schema import (
     CLINICAL_COLUMNS,
     COHORT_COLUMN,
     COHORTS,

@@ -2,7 +2,7 @@
 
 from thyronet.datasets._cohort import load_cohort, save_cohort
 from thyronet.datasets._ddti import load_ddti
-from thyronet.datasets._schema import (
+from thyronet.schema import (
     CLINICAL_COLUMNS,
     CLINICAL_VARIABLES,
     COHORTS,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from thyronet.datasets._schema import (
+from thyronet.schema import (
     LABEL_COLUMN,
     VIEW_COLUMNS,
     CohortError,

@@ -869,7 +869,7 @@ def _write(frame: pd.DataFrame, out_dir: Path, overwrite: bool) -> pd.DataFrame:
     from PIL import Image
 
     from thyronet.datasets._cohort import save_cohort
-    from thyronet.datasets._schema import VIEW_COLUMNS, format_roi, roi_column
+    from thyronet.schema import VIEW_COLUMNS, format_roi, roi_column
 
     manifest = out_dir / "manifest.csv"
     base = out_dir.resolve()

@@ -19,7 +19,7 @@ from scipy import fft as sfft
 from scipy import ndimage
 from scipy.special import expit, ndtr
 
-from thyronet.datasets._schema import (
+from thyronet.schema import (
     CLINICAL_BY_NAME,
     COHORTS,
     VIEW_COLUMNS,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from thyronet.datasets._schema import COHORTS
+from thyronet.schema import COHORTS
 from thyronet.metrics._delong import _auc_and_covariance, _paired_from_covariance
 from thyronet.metrics._roc import roc_auc_ci, youden_threshold
 from thyronet.metrics._summary import _check_threshold, binary_summary

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from thyronet.datasets._schema import (
+from thyronet.schema import (
     CLINICAL_BY_NAME,
     CLINICAL_COLUMNS,
     COHORT_COLUMN,

@@ -241,14 +241,13 @@ def validate_cohort(
     return out
 
 
-def _is_missing(value) -> bool:
-    if value is None:
+def is_missing(value) -> bool:
+    """True for a missing cohort cell: ``None``, ``NaN``, ``pd.NA``/``NaT`` or a blank string."""
+    if value is None or value is pd.NA or value is pd.NaT:
         return True
     if isinstance(value, float) and np.isnan(value):
         return True
-    if isinstance(value, str) and not value.strip():
-        return True
-    return False
+    return isinstance(value, str) and not value.strip()
 
 
 def _validate_clinical(column: pd.Series, var: ClinicalVariable) -> pd.Series:
@@ -262,9 +261,9 @@ def _validate_clinical(column: pd.Series, var: ClinicalVariable) -> pd.Series:
                 f"{list(column[bad].astype(str).unique()[:5])}"
             )
         return values.astype(float)
-    normalised = column.map(lambda v: v if _is_missing(v) else str(v).strip())
+    normalised = column.map(lambda v: v if is_missing(v) else str(v).strip())
     lookup = {c.lower(): c for c in var.categories}
-    mapped = normalised.map(lambda v: None if _is_missing(v) else lookup.get(v.lower(), v))
+    mapped = normalised.map(lambda v: None if is_missing(v) else lookup.get(v.lower(), v))
     bad = mapped.notna() & ~mapped.isin(var.categories)
     if bad.any():
         raise CohortError(

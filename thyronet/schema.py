@@ -209,7 +209,7 @@ def validate_cohort(
 
     for view in views:
         col = out[view]
-        empty = col.map(_is_missing)
+        empty = col.map(is_missing)
         if empty.any():
             raise CohortError(
                 f"view column {view!r} is missing (NaN/empty) in row(s) "

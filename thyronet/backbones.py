@@ -542,6 +542,40 @@ def get_backbone(name: str | Backbone) -> Backbone:
     )
 
 
+def resolve_pretrained(backbone: str | Backbone, pretrained: bool | str) -> bool | str:
+    """Resolve ``pretrained="auto"``: ``True`` when timm's weights for ``backbone``
+    are in the local Hugging Face cache, else ``False``; other values pass through.
+
+    Weights are never downloaded to decide; a backbone that is not a timm model
+    (a plugin factory) or has no hub weights resolves to ``False``. An unknown
+    backbone name raises :class:`~thyronet.plugins.UnknownEntryError`.
+
+    Examples
+    --------
+    >>> resolve_pretrained("test_resnet", False)
+    False
+    >>> resolve_pretrained("test_resnet", "auto")  # no cached weights in the tests
+    False
+    """
+    if pretrained != "auto":
+        return pretrained
+    import timm
+    from huggingface_hub import try_to_load_from_cache
+
+    entry = get_backbone(backbone)
+    if getattr(entry, "factory", None) is not None:
+        return False  # not a timm model: no cache to look in
+    cfg = timm.models.get_pretrained_cfg(entry.architecture)
+    hub_id = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+    if not hub_id:
+        return False
+    for filename in ("model.safetensors", "pytorch_model.bin"):
+        hit = try_to_load_from_cache(hub_id.split("@")[0], filename)
+        if isinstance(hit, str) and os.path.isfile(hit):
+            return True
+    return False
+
+
 def available_backbones() -> list[str]:
     """Sorted names of the registered backbones (any timm model name works too)."""
     from thyronet.plugins import get_registry

@@ -514,9 +514,9 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
         if total is None
         else (f"{total:.0f} s" if total < 120 else f"{total / 60:.1f} min")
     )
-    from thyronet.study import _resolve_pretrained
+    from thyronet.backbones import resolve_pretrained
 
-    weights = _resolve_pretrained(cfg.backbone, cfg.pretrained)
+    weights = resolve_pretrained(cfg.backbone, cfg.pretrained)
     pretrained = {True: "ImageNet weights", False: "trained from scratch"}.get(
         weights, f"weights: {weights}"
     )

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from thyronet.backbones import resolve_pretrained
 from thyronet.schema import (
     CLINICAL_COLUMNS,
     COHORT_COLUMN,
@@ -432,7 +433,7 @@ class StudyConfig:
             image_size=self.image_size,
             roi_margin=self.roi_margin,
             backbone=self.backbone,
-            pretrained=_resolve_pretrained(self.backbone, self.pretrained),
+            pretrained=resolve_pretrained(self.backbone, self.pretrained),
             max_epochs=self.max_epochs,
             lr=self.lr,
             weight_decay=self.weight_decay,
@@ -449,32 +450,6 @@ class StudyConfig:
         """The settings that change the fitted models (compared when resuming)."""
         values = self.to_dict()
         return {k: v for k, v in values.items() if k not in self._NOT_MODEL}
-
-
-def _resolve_pretrained(backbone: str, pretrained):
-    """``"auto"`` -> ``True`` when timm's weights for ``backbone`` are cached locally."""
-    if pretrained != "auto":
-        return pretrained
-    try:
-        import timm
-        from huggingface_hub import try_to_load_from_cache
-
-        from thyronet.backbones import get_backbone
-
-        entry = get_backbone(backbone)
-        if getattr(entry, "factory", None) is not None:
-            return False  # not a timm model: no cache to look in
-        cfg = timm.models.get_pretrained_cfg(entry.architecture)
-        hub_id = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
-        if not hub_id:
-            return False
-        for filename in ("model.safetensors", "pytorch_model.bin"):
-            hit = try_to_load_from_cache(hub_id.split("@")[0], filename)
-            if isinstance(hit, str) and os.path.isfile(hit):
-                return True
-    except Exception:
-        return False
-    return False
 
 
 # --------------------------------------------------------------------------- results

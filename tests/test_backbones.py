@@ -46,7 +46,7 @@ def test_builtins_are_registered_by_the_builtin_plugin():
         "test_resnet",
     ):
         assert name in registry
-        assert registry.entry(name).plugin == "thyronet.backbones"
+        assert registry.entry(name).plugin == "thyronet._builtins.backbones"
     assert available_backbones() == sorted(registry)
 
 

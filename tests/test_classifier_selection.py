@@ -264,7 +264,7 @@ def test_pandas_pipeline_passes_feature_names_to_the_winner(data):
 # --------------------------------------------------------------------------- plugins
 def test_blocking_the_builtin_plugin_leaves_no_default_candidates(data, monkeypatch):
     X, y, _, _ = data
-    monkeypatch.setenv(DISABLE_ENV, "thyronet.classifier_candidates")
+    monkeypatch.setenv(DISABLE_ENV, "thyronet._builtins.classifiers")
     reset_plugins()
     with pytest.raises(ValueError, match="at least one candidate"):
         ClassifierSelector().fit(X, y)

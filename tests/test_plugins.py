@@ -59,10 +59,10 @@ GOOD = """
 
 def test_builtins_register_through_the_manager():
     pm = get_plugin_manager()
-    assert "thyronet.fusion_strategies" in dict(pm.list_name_plugin())
+    assert "thyronet._builtins.fusions" in dict(pm.list_name_plugin())
     registry = build_registry("fusions", pm)
     assert set(registry) == BUILTIN_FUSIONS
-    assert registry.entry("stack").plugin == "thyronet.fusion_strategies"
+    assert registry.entry("stack").plugin == "thyronet._builtins.fusions"
 
 
 def test_factory_returns_fresh_managers():
@@ -93,7 +93,7 @@ def test_installed_plugins_do_not_leak_into_tests(tmp_path, monkeypatch):
 
 def test_disable_env_blocks_plugins(tmp_path, monkeypatch):
     _install_plugin(tmp_path, monkeypatch, "thyronet_difference", GOOD)
-    monkeypatch.setenv(DISABLE_ENV, "thyronet_difference, thyronet.fusion_strategies")
+    monkeypatch.setenv(DISABLE_ENV, "thyronet_difference, thyronet._builtins.fusions")
     pm = get_plugin_manager(load_entrypoints=_test_plugins(tmp_path))
     assert len(build_registry("fusions", pm)) == 0
 
@@ -123,7 +123,7 @@ def test_duplicate_and_wrong_type_warn_naming_plugins():
     class Duplicate:
         @hookspecs.hookimpl
         def thyronet_register_fusions(self, register):
-            from thyronet.fusion_strategies import BUILTIN_FUSIONS as builtins
+            from thyronet._builtins.fusions import BUILTIN_FUSIONS as builtins
 
             register("stack", builtins[1])
             register("not_a_strategy", object())
@@ -134,11 +134,11 @@ def test_duplicate_and_wrong_type_warn_naming_plugins():
         registry = build_registry("fusions", pm)
     messages = " | ".join(str(w.message) for w in record)
     assert (
-        "'stack' is registered by both plugin 'thyronet.fusion_strategies' and plugin "
+        "'stack' is registered by both plugin 'thyronet._builtins.fusions' and plugin "
         "'dupe_plugin'" in messages
     )
     assert "'dupe_plugin' failed" in messages and "must be a FusionStrategy" in messages
-    assert registry.entry("stack").plugin == "thyronet.fusion_strategies"
+    assert registry.entry("stack").plugin == "thyronet._builtins.fusions"
 
 
 def test_hook_raising_warns_and_others_still_register():
@@ -168,10 +168,10 @@ def test_check_pending_catches_unknown_hooks_in_builtins():
 
 def test_describe_and_cli_list_builtin_fusions(capsys):
     rows = {row["name"]: row for row in describe_plugins(get_plugin_manager())}
-    assert set(rows["thyronet.fusion_strategies"]["registers"]["fusions"]) == BUILTIN_FUSIONS
+    assert set(rows["thyronet._builtins.fusions"]["registers"]["fusions"]) == BUILTIN_FUSIONS
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
-    assert "thyronet.fusion_strategies" in out
+    assert "thyronet._builtins.fusions" in out
     assert "fusions: longitudinal, mean, mosaic, stack, stack3, transverse" in out
 
 
@@ -290,7 +290,7 @@ def test_plugin_hooks_are_documented():
 # hygiene: broken installed plugins warn, name themselves, and thyronet keeps working
 # ---------------------------------------------------------------------------------------
 MIXED = """
-    from thyronet.fusion_strategies import BUILTIN_FUSIONS
+    from thyronet._builtins.fusions import BUILTIN_FUSIONS
     from thyronet.fusion import FusionStrategy
     from thyronet.hookspecs import hookimpl
 
@@ -325,7 +325,7 @@ def test_broken_installed_plugins_warn_by_name_and_the_rest_works(tmp_path, monk
         "'thyronet_explodes'" in m and "failed to import" in m and "nope" in m for m in messages
     )
     assert any(
-        "'stack' is registered by both plugin 'thyronet.fusion_strategies' and plugin "
+        "'stack' is registered by both plugin 'thyronet._builtins.fusions' and plugin "
         "'thyronet_mixed'" in m
         for m in messages
     )
@@ -334,7 +334,7 @@ def test_broken_installed_plugins_warn_by_name_and_the_rest_works(tmp_path, monk
         and "must be a Backbone, got str" in m
         for m in messages
     )
-    assert fusions.entry("stack").plugin == "thyronet.fusion_strategies"
+    assert fusions.entry("stack").plugin == "thyronet._builtins.fusions"
     assert fusions.entry("first_view").plugin == "thyronet_mixed"
     assert "not_a_backbone" not in backbones and "resnet101" in backbones
     assert fused.shape == (2, 2, 8, 8)  # the built-in `stack`, not the plugin's mosaic
@@ -370,11 +370,11 @@ def test_hook_without_hookimpl_marker_warns(tmp_path, monkeypatch):
 
 
 def test_disable_env_blocks_a_builtin_kind_and_keeps_the_others(monkeypatch):
-    monkeypatch.setenv(DISABLE_ENV, "thyronet.backbones")
+    monkeypatch.setenv(DISABLE_ENV, "thyronet._builtins.backbones")
     pm = get_plugin_manager()
     assert len(build_registry("backbones", pm)) == 0
     assert set(build_registry("fusions", pm)) == BUILTIN_FUSIONS
-    assert "thyronet.backbones" not in {row["name"] for row in describe_plugins(pm)}
+    assert "thyronet._builtins.backbones" not in {row["name"] for row in describe_plugins(pm)}
 
 
 def test_installed_distributions_do_not_leak_into_thyronets_tests():
@@ -392,7 +392,7 @@ def test_installed_distributions_do_not_leak_into_thyronets_tests():
         for e in get_registry(kind).entries.values()
     }
     assert plugins == {
-        "thyronet.fusion_strategies",
-        "thyronet.backbones",
-        "thyronet.classifier_candidates",
+        "thyronet._builtins.fusions",
+        "thyronet._builtins.backbones",
+        "thyronet._builtins.classifiers",
     }

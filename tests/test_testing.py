@@ -14,10 +14,10 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.svm import SVC
 
 from thyronet import DualChannelFuser
+from thyronet._builtins.classifiers import logistic_regression
+from thyronet._builtins.fusions import BUILTIN_FUSIONS
 from thyronet.backbones import BUILTIN_BACKBONES, Backbone
-from thyronet.classifier_candidates import logistic_regression
 from thyronet.fusion import FusionStrategy
-from thyronet.fusion_strategies import BUILTIN_FUSIONS
 from thyronet.hookspecs import hookimpl
 from thyronet.plugins import get_plugin_manager, get_registry, use_plugin_manager
 from thyronet.testing import (
@@ -64,7 +64,7 @@ def test_other_builtin_backbones_pass(name):
 
 
 def test_check_plugin_runs_every_entry_of_a_builtin():
-    checked = check_plugin("thyronet.fusion_strategies")
+    checked = check_plugin("thyronet._builtins.fusions")
     assert checked == [("fusions", s.name) for s in sorted(BUILTIN_FUSIONS, key=lambda s: s.name)]
     with pytest.raises(AssertionError, match="'no_such_plugin' is not loaded"):
         check_plugin("no_such_plugin")
@@ -152,7 +152,7 @@ def test_check_fusion_refuses_a_name_a_builtin_already_has():
     with pytest.raises(
         AssertionError,
         match=r"'stack' is already registered by plugin "
-        r"'thyronet\.fusion_strategies'",
+        r"'thyronet\._builtins\.fusions'",
     ):
         check_fusion(FusionStrategy("stack", _noisy))
 

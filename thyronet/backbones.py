@@ -37,8 +37,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from thyronet.hookspecs import hookimpl
-
 __all__ = [
     "Backbone",
     "BackboneNet",
@@ -610,10 +608,3 @@ BUILTIN_BACKBONES: tuple[Backbone, ...] = (
     ),
 )
 """The backbones thyronet registers itself."""
-
-
-@hookimpl
-def thyronet_register_backbones(register: Callable[[str, Backbone], None]) -> None:
-    """Register the built-in backbones."""
-    for backbone in BUILTIN_BACKBONES:
-        register(backbone.name, backbone)

@@ -147,8 +147,8 @@ def _cmd_predict(args) -> int:
     import pandas as pd
 
     from thyronet.datasets import CohortError, load_cohort
-    from thyronet.schema import ID_COLUMN
     from thyronet.model_io import ModelFileError, load_model
+    from thyronet.schema import ID_COLUMN
 
     target = Path(args.out)
     if target.exists() and not args.overwrite:

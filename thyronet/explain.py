@@ -55,9 +55,9 @@ from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
 from thyronet.cnn import SkorchCNN, check_images
-from thyronet.schema import VIEW_COLUMNS
 from thyronet.features import DeepFeatureExtractor
 from thyronet.fusion import DualChannelFuser
+from thyronet.schema import VIEW_COLUMNS
 
 __all__ = [
     "GRADCAM_METHODS",

@@ -2,7 +2,7 @@
 
 :class:`DualChannelFuser` turns a cohort table (or per-view images) into the
 float32 ``(n, C, H, W)`` array a CNN takes. How the views are combined is a
-registered :class:`FusionStrategy` (built-ins in :mod:`thyronet.fusion_strategies`,
+registered :class:`FusionStrategy` (built-ins in :mod:`thyronet._builtins.fusions`,
 more from plugins through ``thyronet_register_fusions``).
 """
 
@@ -25,8 +25,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from thyronet.schema import VIEW_COLUMNS, CohortError, parse_roi, roi_column
 from thyronet.imaging import NORMALIZATIONS, ImageError, load_view
+from thyronet.schema import VIEW_COLUMNS, CohortError, parse_roi, roi_column
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,9 @@ from sklearn.utils.validation import check_is_fitted
 from thyronet.classifier_selection import ClassifierSelector
 from thyronet.clinical import ClinicalEncoder
 from thyronet.cnn import SkorchCNN
-from thyronet.schema import CLINICAL_COLUMNS, CohortError, roi_column
 from thyronet.features import DeepFeatureExtractor
 from thyronet.fusion import DualChannelFuser
+from thyronet.schema import CLINICAL_COLUMNS, CohortError, roi_column
 from thyronet.selection import LassoSelector, PValueSelector
 
 __all__ = ["RowIndexPipeline", "make_clinical_model", "make_combined_model", "make_dl_model"]

@@ -31,9 +31,9 @@ ENTRY_POINT_GROUP = "thyronet"
 DISABLE_ENV = "THYRONET_DISABLE_PLUGINS"
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
-    "thyronet.fusion_strategies",
-    "thyronet.backbones",
-    "thyronet.classifier_candidates",
+    "thyronet._builtins.fusions",
+    "thyronet._builtins.backbones",
+    "thyronet._builtins.classifiers",
 )
 """Modules holding the built-in hook implementations, registered first."""
 
@@ -133,7 +133,7 @@ def get_plugin_manager(
     --------
     >>> from thyronet.plugins import get_plugin_manager
     >>> pm = get_plugin_manager()
-    >>> "thyronet.fusion_strategies" in [name for name, _ in pm.list_name_plugin()]
+    >>> "thyronet._builtins.fusions" in [name for name, _ in pm.list_name_plugin()]
     True
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)

@@ -1001,7 +1001,7 @@ def check_plugin(
     ----------
     plugin : str
         The plugin's name: its entry-point name (``thyronet plugins`` lists them) or
-        a built-in module such as ``"thyronet.fusion_strategies"``.
+        a built-in module such as ``"thyronet._builtins.fusions"``.
     pm : pluggy.PluginManager or None
         The manager; ``None`` uses the default one (inside
         :func:`installed_plugins` it loads the installed plugins).
@@ -1021,7 +1021,7 @@ def check_plugin(
     Examples
     --------
     >>> from thyronet.testing import check_plugin
-    >>> check_plugin("thyronet.fusion_strategies")[:2]
+    >>> check_plugin("thyronet._builtins.fusions")[:2]
     [('fusions', 'longitudinal'), ('fusions', 'mean')]
     """
     pm = pm if pm is not None else _plugins.default_plugin_manager()

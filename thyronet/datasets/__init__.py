@@ -2,6 +2,7 @@
 
 from thyronet.datasets._cohort import load_cohort, save_cohort
 from thyronet.datasets._ddti import load_ddti
+from thyronet.datasets._synthetic import make_ptmc_cohort
 from thyronet.schema import (
     CLINICAL_COLUMNS,
     CLINICAL_VARIABLES,
@@ -13,7 +14,6 @@ from thyronet.schema import (
     roi_column,
     validate_cohort,
 )
-from thyronet.datasets._synthetic import make_ptmc_cohort
 
 __all__ = [
     "CLINICAL_COLUMNS",

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from thyronet.schema import COHORTS
 from thyronet.metrics._delong import _auc_and_covariance, _paired_from_covariance
 from thyronet.metrics._roc import roc_auc_ci, youden_threshold
 from thyronet.metrics._summary import _check_threshold, binary_summary
@@ -20,6 +19,7 @@ from thyronet.metrics._validation import (
     check_min_per_class,
     check_scores,
 )
+from thyronet.schema import COHORTS
 
 __all__ = ["ModelComparison", "compare_models", "evaluate_cohorts"]
 

@@ -153,9 +153,7 @@ def swallowed_errors() -> list[str]:
     out = []
     for path in sorted(PACKAGE.rglob("*.py")):
         rel = path.relative_to(ROOT).as_posix()
-        if rel in BROAD_EXCEPT_ALLOWED or any(
-            rel.startswith(d) for d in BROAD_EXCEPT_ALLOWED_DIRS
-        ):
+        if rel in BROAD_EXCEPT_ALLOWED or any(rel.startswith(d) for d in BROAD_EXCEPT_ALLOWED_DIRS):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.ExceptHandler):

@@ -127,7 +127,7 @@ def test_methods_before_fit_raise_not_fitted(case):
 
 
 def test_clone_of_fitted_is_unfitted_with_the_same_parameters(case, fitted):
-    est, X, _ = fitted
+    est, _, _ = fitted
     check_is_fitted(est)
     copy = clone(est)
     assert joblib.hash(copy.get_params(deep=False)) == joblib.hash(

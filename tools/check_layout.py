@@ -42,7 +42,7 @@ def modules() -> dict[str, Path]:
 
 def long_modules(max_lines: int = MAX_LINES) -> list[str]:
     out = []
-    for name, path in modules().items():
+    for path in modules().values():
         n = len(path.read_text(encoding="utf-8").splitlines())
         if n > max_lines:
             out.append(f"{path.relative_to(ROOT)}: {n} lines (limit {max_lines})")

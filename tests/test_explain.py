@@ -383,6 +383,8 @@ def test_shap_bad_input():
     y2 = (y > 0).astype(int)
     with pytest.raises(ValueError, match="algorithm='linear' needs a binary linear"):
         ShapExplainer(GaussianNB().fit(X, y2), X, algorithm="linear")
+    with pytest.raises(ValueError, match="TreeExplainer cannot explain the classifier"):
+        ShapExplainer(GaussianNB().fit(X, y2), X, algorithm="tree")
     with pytest.raises(ValueError, match="unknown SHAP algorithm"):
         ShapExplainer(GaussianNB().fit(X, y2), X, algorithm="deep")
     with pytest.raises(TypeError, match="predict_proba"):

@@ -8,9 +8,11 @@ import torch
 from matplotlib.figure import Figure
 from sklearn.datasets import make_classification
 from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.naive_bayes import GaussianNB
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from thyronet import DualChannelFuser, SkorchCNN
 from thyronet.datasets import make_ptmc_cohort
@@ -253,6 +255,19 @@ def test_gradcam_on_the_twostream_plugin_backbone():
     np.testing.assert_allclose(heat, _reference_gradcam(cnn, X, +1), atol=1e-4)
 
 
+def test_gradcam_finds_the_cnn_wherever_the_model_holds_it(cnns):
+    """Nested pipelines, unions and frozen wrappers: the steps before the CNN prepare its input."""
+    cnn = cnns[2]
+    X = _images(2, n=3)
+    flip = FunctionTransformer(lambda images: np.ascontiguousarray(images[..., ::-1])).fit(X)
+    union = FeatureUnion([("deep", FrozenEstimator(cnn))])
+    model = Pipeline([("outer", Pipeline([("flip", flip), ("union", union)]))])
+    explainer = GradCAMExplainer(model)
+    assert explainer.cnn is cnn and explainer.fuser is None
+    np.testing.assert_array_equal(explainer.images(X), X[..., ::-1])
+    np.testing.assert_allclose(explainer.heatmaps(X), gradcam(cnn, X[..., ::-1].copy()), atol=1e-6)
+
+
 def test_gradcam_bad_input(cnns):
     with pytest.raises(NotFittedError):
         GradCAMExplainer(SkorchCNN("test_resnet"))
@@ -368,6 +383,8 @@ def test_shap_bad_input():
     y2 = (y > 0).astype(int)
     with pytest.raises(ValueError, match="algorithm='linear' needs a binary linear"):
         ShapExplainer(GaussianNB().fit(X, y2), X, algorithm="linear")
+    with pytest.raises(ValueError, match="TreeExplainer cannot explain the classifier"):
+        ShapExplainer(GaussianNB().fit(X, y2), X, algorithm="tree")
     with pytest.raises(ValueError, match="unknown SHAP algorithm"):
         ShapExplainer(GaussianNB().fit(X, y2), X, algorithm="deep")
     with pytest.raises(TypeError, match="predict_proba"):

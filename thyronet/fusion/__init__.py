@@ -11,3 +11,8 @@ from thyronet.fusion._fuser import DualChannelFuser
 from thyronet.fusion._strategy import FusionStrategy, get_fusion
 
 __all__ = ["DualChannelFuser", "FusionStrategy", "get_fusion"]
+
+# Public path in reprs, pickles and saved model files (thyronet.model_io.TRUSTED_TYPES).
+for _obj in (DualChannelFuser, FusionStrategy, get_fusion):
+    _obj.__module__ = __name__
+del _obj

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from thyronet.datasets._io import write_png
+from thyronet.datasets._io import safe_name, write_png
 from thyronet.schema import (
     LABEL_COLUMN,
     VIEW_COLUMNS,
@@ -189,7 +189,7 @@ def _store_view(value, base: Path, image_dir, stem: str, view: str, row, overwri
             raise CohortError(
                 f"view {view!r} of row {row!r} must be a 2-D image, got shape {value.shape}"
             )
-        target = base / image_dir / f"{_safe(stem)}.png"
+        target = base / image_dir / f"{safe_name(stem)}.png"
         try:
             write_png(target, np.asarray(value, dtype=np.float64), overwrite=overwrite)
         except FileExistsError as exc:
@@ -199,7 +199,3 @@ def _store_view(value, base: Path, image_dir, stem: str, view: str, row, overwri
         f"view {view!r} of row {row!r} must be a file path or a 2-D array, "
         f"got {type(value).__name__}"
     )
-
-
-def _safe(stem: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)

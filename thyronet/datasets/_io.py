@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["write_png"]
+__all__ = ["safe_name", "write_png"]
 
 
 def write_png(
@@ -51,3 +51,15 @@ def write_png(
     options = {} if compress_level is None else {"compress_level": compress_level}
     Image.fromarray(data).save(path, **options)
     return path
+
+
+def safe_name(stem: str) -> str:
+    """``stem`` with every character but letters, digits, ``-``, ``_`` and ``.`` as ``_``.
+
+    Examples
+    --------
+    >>> from thyronet.datasets._io import safe_name
+    >>> safe_name("p 1/long")
+    'p_1_long'
+    """
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)

@@ -317,3 +317,11 @@ def test_registry_rejects_an_estimator_instance_instead_of_a_factory():
         registry = build_registry("classifiers", pm)
     assert "instance" not in registry
     assert set(PAPER) <= set(registry)
+
+
+def test_verbose_defaults_to_zero_and_public_path_is_kept():
+    from thyronet.classifier_selection import ClassifierSelector as FromOldPath
+
+    assert FromOldPath is ClassifierSelector
+    assert ClassifierSelector().verbose == 0
+    assert ClassifierSelector.__module__ == "thyronet.classifier_selection"

@@ -10,6 +10,7 @@ from sklearn.exceptions import NotFittedError
 from thyronet import DualChannelFuser
 from thyronet.datasets import CohortError
 from thyronet.imaging import ImageError
+from thyronet.plugins import UnknownEntryError
 
 
 def _frame_with_files(tmp_path, n=5, size=(60, 80)):
@@ -99,7 +100,7 @@ def test_input_frame_is_not_modified(tmp_path):
 
 
 def test_unknown_strategy_lists_registered():
-    with pytest.raises(ValueError, match=r"unknown fusion 'nope'.*mosaic, stack, stack3"):
+    with pytest.raises(UnknownEntryError, match=r"unknown fusion 'nope'.*mosaic, stack, stack3"):
         DualChannelFuser(strategy="nope").fit(np.zeros((1, 2, 4, 4)))
 
 
@@ -162,3 +163,18 @@ def test_progress_bar_and_silence(capsys):
     assert "fusing views" in capsys.readouterr().err
     DualChannelFuser(image_size=8, verbose=0).fit_transform(views)
     assert capsys.readouterr().err == ""
+
+
+def test_parameters_after_strategy_are_keyword_only():
+    assert DualChannelFuser("stack3").strategy == "stack3"
+    assert DualChannelFuser().roi_margin == 0.0
+    with pytest.raises(TypeError):
+        DualChannelFuser("stack", ("longitudinal", "transverse"))
+
+
+def test_importing_fusion_does_not_load_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, thyronet.fusion; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -122,3 +122,11 @@ def test_load_view_rejects_nan_pixels():
     image[2, 2] = np.nan
     with pytest.raises(ImageError, match="NaN"):
         load_view(image, size=8, row=4, column="transverse")
+
+
+def test_corrupt_dicom_is_an_image_error(tmp_path):
+    pytest.importorskip("pydicom")
+    path = tmp_path / "broken.dcm"
+    path.write_bytes(b"not a dicom file at all")
+    with pytest.raises(ImageError, match="not a readable DICOM"):
+        read_image(path)

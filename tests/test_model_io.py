@@ -115,6 +115,14 @@ def test_untrusted_type_is_refused_with_its_name(tmp_path):
         assert name in str(err.value)
 
 
+def test_unreadable_model_file_is_a_model_file_error(tmp_path):
+    folder = save_model(LogisticRegression().fit([[0], [1]], [0, 1]), tmp_path / "m")
+    (folder / MODEL_FILE).write_bytes(b"not a zip archive")
+    _rewrite_checksums(folder)
+    with pytest.raises(ModelFileError, match=r"cannot read .*BadZipFile"):
+        load_model(folder)
+
+
 def test_tampered_files_are_refused(fitted, tmp_path):
     dl, _ = fitted
     folder = save_model(dl, tmp_path / "dl")

@@ -305,3 +305,17 @@ def test_no_leakage_on_pure_noise():
     assert abs(np.mean(honest) - 0.5) <= 0.05, honest
     assert np.mean(leaky) > 0.7, leaky
     assert min(leaky) > max(honest) + 0.1, (honest, leaky)
+
+
+def test_lasso_selector_cv_curve_is_lasso_cv_mse_path():
+    from sklearn.linear_model import LassoCV
+    from sklearn.model_selection import StratifiedKFold
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 5))
+    y = (X[:, 0] + rng.normal(size=60) > 0).astype(int)
+    selector = LassoSelector(alphas=20, cv=3).fit(X, y)
+    folds = list(StratifiedKFold(3).split(X, y))
+    reference = LassoCV(alphas=selector.alphas_, cv=folds).fit(X, y.astype(float))
+    np.testing.assert_array_equal(selector.cv_scores_, reference.mse_path_)
+    assert LassoSelector().verbose == 0

@@ -102,6 +102,7 @@ def _read_pillow(path: Path, where: str) -> np.ndarray:
 def _read_dicom(path: Path, where: str) -> np.ndarray:
     try:
         import pydicom
+        import pydicom.errors
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImageError(
             f"{where} is DICOM; install the extra: pip install 'thyronet[dicom]'"
@@ -109,7 +110,17 @@ def _read_dicom(path: Path, where: str) -> np.ndarray:
     try:
         ds = pydicom.dcmread(path)
         array = ds.pixel_array
-    except Exception as exc:
+    # not DICOM / truncated / no or bad pixel data (AttributeError, KeyError, ValueError) /
+    # no pixel handler or unsupported transfer syntax (RuntimeError, NotImplementedError)
+    except (
+        pydicom.errors.InvalidDicomError,
+        OSError,
+        EOFError,
+        AttributeError,
+        KeyError,
+        ValueError,
+        RuntimeError,
+    ) as exc:
         raise ImageError(f"{where} is corrupt or not a readable DICOM file: {exc}") from exc
     photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2"))
     if photometric == "MONOCHROME1":

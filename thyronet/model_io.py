@@ -33,6 +33,7 @@ import os
 import platform
 import shutil
 import tempfile
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,25 @@ class ModelFileError(RuntimeError):
     """A model folder that is missing, incomplete, incompatible or tampered with."""
 
 
+# What reading model.skops raises for a file that is not a valid skops archive: a
+# broken zip, a missing or malformed schema inside it (json / KeyError / ValueError).
+_UNREADABLE: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile,
+    OSError,
+    ValueError,
+    KeyError,
+)
+# ... and what building it raises when it does not fit this installation: classes or
+# attributes that changed (TypeError / AttributeError / ImportError), weights that do
+# not fit the network (torch's RuntimeError) or a broken safetensors file.
+_UNLOADABLE: tuple[type[BaseException], ...] = (
+    TypeError,
+    AttributeError,
+    ImportError,
+    RuntimeError,
+)
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -155,7 +175,13 @@ def _feature_names(model: Any) -> list[str] | None:
 
 
 def _walkable(obj: Any) -> bool:
-    """Objects whose attributes are walked: estimators and other thyronet/sklearn objects."""
+    """Objects whose attributes are walked: estimators and other thyronet/sklearn objects.
+
+    Not :func:`thyronet._walk.walk_fitted`: that yields the fitted sub-estimators;
+    saving must copy the object graph and replace values in it (a SkorchCNN in any
+    attribute, list or dict, pandas objects in fitted attributes), so it walks every
+    attribute.
+    """
     from sklearn.base import BaseEstimator
 
     module = type(obj).__module__ or ""
@@ -532,13 +558,14 @@ def load_model(path: str | os.PathLike) -> tuple[Any, dict]:
     'dummy'
     """
     import skops.io as sio
+    from safetensors import SafetensorError
 
     info = verify_model(path)
     folder = Path(path)
     target = folder / MODEL_FILE
     try:
         untrusted = sio.get_untrusted_types(file=target)
-    except Exception as err:
+    except _UNREADABLE as err:  # not a zip, no/invalid schema in it
         raise ModelFileError(f"cannot read {target}: {type(err).__name__}: {err}") from err
     refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
     if refused:
@@ -552,6 +579,6 @@ def load_model(path: str | os.PathLike) -> tuple[Any, dict]:
         model = _restore(model, folder, set(info["files"]), {})
     except ModelFileError:
         raise
-    except Exception as err:
+    except (*_UNREADABLE, *_UNLOADABLE, SafetensorError) as err:
         raise ModelFileError(f"cannot load {target}: {type(err).__name__}: {err}") from err
     return model, info

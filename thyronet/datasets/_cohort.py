@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from thyronet.datasets._io import safe_name, write_png
 from thyronet.schema import (
     LABEL_COLUMN,
     VIEW_COLUMNS,
@@ -72,7 +73,7 @@ def load_cohort(
     kwargs = {"dtype": {"patient_id": str}} if reader is pd.read_csv else {}
     try:
         frame = reader(path, **kwargs)
-    except Exception as exc:
+    except (OSError, ValueError) as exc:  # pandas parser errors and pyarrow's are ValueErrors
         raise CohortError(f"cannot read cohort manifest {str(path)!r}: {exc}") from exc
     views = tuple(views)
     base = path.resolve().parent
@@ -184,29 +185,17 @@ def _store_view(value, base: Path, image_dir, stem: str, view: str, row, overwri
                 f"view {view!r} of row {row!r} is an in-memory array; "
                 "pass image_dir= to write it as an image file"
             )
-        from PIL import Image
-
-        target = base / image_dir / f"{_safe(stem)}.png"
-        if target.exists() and not overwrite:
-            raise CohortError(
-                f"image file {str(target)!r} already exists; pass overwrite=True to replace it"
-            )
-        target.parent.mkdir(parents=True, exist_ok=True)
         if value.ndim != 2:
             raise CohortError(
                 f"view {view!r} of row {row!r} must be a 2-D image, got shape {value.shape}"
             )
-        data = np.asarray(value, dtype=np.float64)
-        if data.size and (data.min() < 0 or data.max() > 1):
-            lo, hi = float(data.min()), float(data.max())
-            data = (data - lo) / (hi - lo) if hi > lo else np.zeros_like(data)
-        Image.fromarray(np.round(data * 255).astype(np.uint8)).save(target)
+        target = base / image_dir / f"{safe_name(stem)}.png"
+        try:
+            write_png(target, np.asarray(value, dtype=np.float64), overwrite=overwrite)
+        except FileExistsError as exc:
+            raise CohortError(str(exc)) from None
         return str(target.relative_to(base))
     raise CohortError(
         f"view {view!r} of row {row!r} must be a file path or a 2-D array, "
         f"got {type(value).__name__}"
     )
-
-
-def _safe(stem: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)

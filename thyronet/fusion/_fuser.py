@@ -1,9 +1,7 @@
-"""Fusing the ultrasound views of each patient into one multi-channel image.
+"""The fusion transformer: a cohort table (or per-view images) to ``(n, C, H, W)`` float32.
 
-:class:`DualChannelFuser` turns a cohort table (or per-view images) into the
-float32 ``(n, C, H, W)`` array a CNN takes. How the views are combined is a
-registered :class:`FusionStrategy` (built-ins in :mod:`thyronet._builtins.fusions`,
-more from plugins through ``thyronet_register_fusions``).
+:class:`DualChannelFuser` reads, crops, resizes and normalises each view and combines
+the views with a registered :class:`~thyronet.fusion.FusionStrategy`.
 """
 
 from __future__ import annotations
@@ -11,8 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from numbers import Integral, Real
 from pathlib import Path
 from typing import ClassVar
@@ -25,63 +22,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
+from thyronet.fusion._strategy import FusionStrategy, get_fusion
 from thyronet.imaging import NORMALIZATIONS, ImageError, load_view
 from thyronet.schema import VIEW_COLUMNS, CohortError, parse_roi, roi_column
-
-
-@dataclass(frozen=True)
-class FusionStrategy:
-    """A way to combine the views of one patient into one multi-channel image.
-
-    Parameters
-    ----------
-    name : str
-        Registry name, used as ``DualChannelFuser(strategy=name)``.
-    fuse : callable
-        ``fuse(views) -> fused`` where ``views`` is float32 ``(n, V, S, S)``
-        (V views resized to S x S) and ``fused`` is ``(n, C, H, W)``. Must be a
-        module-level function so that fitted fusers pickle.
-    channels : int or None
-        Declared channel count C; ``None`` means one channel per view.
-    min_views, max_views : int, int or None
-        How many views the strategy accepts.
-    select : tuple of str or None
-        Use only these named views (e.g. ``("longitudinal",)``); others are not read.
-    description : str
-        One line for ``thyronet plugins``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from thyronet.fusion import FusionStrategy
-    >>> def difference(views):
-    ...     return np.concatenate([views, views[:, :1] - views[:, 1:2]], axis=1)
-    >>> strategy = FusionStrategy("stack_diff", difference, channels=3, min_views=2, max_views=2)
-    >>> strategy.fuse(np.zeros((1, 2, 8, 8), np.float32)).shape
-    (1, 3, 8, 8)
-    """
-
-    name: str
-    fuse: Callable[[np.ndarray], np.ndarray]
-    channels: int | None = None
-    min_views: int = 1
-    max_views: int | None = None
-    select: tuple[str, ...] | None = None
-    description: str = ""
-
-    def n_channels(self, n_views: int) -> int:
-        """Channel count for ``n_views`` input views."""
-        return n_views if self.channels is None else self.channels
-
-
-def get_fusion(name: str) -> FusionStrategy:
-    """Look up a registered fusion strategy; an unknown name lists the registered ones."""
-    from thyronet.plugins import UnknownEntryError, get_registry
-
-    try:
-        return get_registry("fusions")[name]
-    except UnknownEntryError as exc:
-        raise ValueError(str(exc)) from None
 
 
 class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
@@ -93,15 +36,17 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
 
     Parameters
     ----------
-    views : tuple of str, default=("longitudinal", "transverse")
-        View columns of the cohort table (``<view>_roi`` columns are used when present).
     strategy : str, default="stack"
         A registered fusion strategy: ``stack`` (C = number of views), ``stack3``,
-        ``longitudinal``, ``transverse``, ``mean``, ``mosaic`` or a plugin's.
+        ``longitudinal``, ``transverse``, ``mean``, ``mosaic`` or a plugin's. An
+        unknown name raises :class:`thyronet.plugins.UnknownEntryError` in :meth:`fit`.
+    views : tuple of str, default=("longitudinal", "transverse")
+        View columns of the cohort table (``<view>_roi`` columns are used when present).
     image_size : int, default=224
         Side of each resized view, in pixels.
-    roi_margin : float, default=0.1
-        Fraction of the ROI box's width/height added on each side before cropping.
+    roi_margin : float, default=0.0
+        Fraction of the ROI box's width/height added on each side before cropping
+        (``0.0``: the ROI box itself, the study's default).
     keep_aspect : bool, default=True
         Pad each crop to a square before resizing (``False`` stretches it).
     normalize : {"minmax", "percentile", "zscore", "none"}, default="minmax"
@@ -135,13 +80,13 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
     >>> cohort = make_ptmc_cohort(n_patients=6, image_size=32, random_state=0)
     >>> DualChannelFuser(image_size=32).fit_transform(cohort).shape
     (6, 2, 32, 32)
-    >>> DualChannelFuser(strategy="stack3", image_size=32).fit_transform(cohort).shape
+    >>> DualChannelFuser("stack3", image_size=32).fit_transform(cohort).shape
     (6, 3, 32, 32)
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "views": [tuple, list],
         "strategy": [str],
+        "views": [tuple, list],
         "image_size": [Interval(Integral, 4, None, closed="left")],
         "roi_margin": [Interval(Real, 0, None, closed="left")],
         "keep_aspect": ["boolean"],
@@ -155,10 +100,11 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
 
     def __init__(
         self,
-        views: Sequence[str] = VIEW_COLUMNS,
         strategy: str = "stack",
+        *,
+        views: Sequence[str] = VIEW_COLUMNS,
         image_size: int = 224,
-        roi_margin: float = 0.1,
+        roi_margin: float = 0.0,
         keep_aspect: bool = True,
         normalize: str | None = "minmax",
         output: str = "array",
@@ -167,8 +113,8 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         n_jobs: int | None = None,
         verbose: int = 0,
     ):
-        self.views = views
         self.strategy = strategy
+        self.views = views
         self.image_size = image_size
         self.roi_margin = roi_margin
         self.keep_aspect = keep_aspect

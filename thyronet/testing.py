@@ -785,6 +785,7 @@ def _check_pretrained_flag(where, entry, torch) -> None:
 
 def _check_backbone_estimators(where, name, entry, size) -> None:
     from sklearn.base import clone
+    from sklearn.frozen import FrozenEstimator
 
     from thyronet.cnn import SkorchCNN
     from thyronet.features import DeepFeatureExtractor
@@ -822,7 +823,7 @@ def _check_backbone_estimators(where, name, entry, size) -> None:
     restored = pickle.loads(pickle.dumps(cnn))
     if not np.allclose(restored.predict_proba(X), proba, atol=1e-6):
         raise _fail(where, "a pickled SkorchCNN predicts other probabilities")
-    extractor = DeepFeatureExtractor(cnn, prefit=True, precision="fp32", batch_size=4).fit(X)
+    extractor = DeepFeatureExtractor(FrozenEstimator(cnn), precision="fp32", batch_size=4).fit(X)
     features = extractor.transform(X)
     if features.shape != (6, cnn.feature_dim_):
         raise _fail(

@@ -165,6 +165,12 @@ def make_net(
     pretrained=None,
     accelerator=None,
 ) -> ThyroNet:
+    """The (untrained) skorch net of SkorchCNN ``cnn`` for ``in_chans`` channels on ``device``.
+
+    ``pretrained`` overrides ``cnn.pretrained``; ``"auto"`` is resolved here
+    (:func:`thyronet.backbones.resolve_pretrained`). With an ``accelerator`` the net
+    is an :class:`AcceleratedThyroNet` handed to it.
+    """
     name = cnn.optimizer if isinstance(cnn.optimizer, str) else None
     optimizer = OPTIMIZERS[name] if name else cnn.optimizer
     opt_kwargs = {

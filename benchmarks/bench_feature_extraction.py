@@ -68,6 +68,7 @@ def main(argv=None) -> dict:
 
     import timm
     import torch
+    from sklearn.frozen import FrozenEstimator
 
     from thyronet import DeepFeatureExtractor, SkorchCNN
     from thyronet.features import fast_bf16_available
@@ -78,10 +79,10 @@ def main(argv=None) -> dict:
     )
     fast = DeepFeatureExtractor(cnn, fine_tune=False, batch_size=args.batch_size).fit(X)
     cl_fp32 = DeepFeatureExtractor(
-        fast.cnn_, prefit=True, precision="fp32", batch_size=args.batch_size
+        FrozenEstimator(fast.cnn_), precision="fp32", batch_size=args.batch_size
     ).fit(X)
     compiled = DeepFeatureExtractor(
-        fast.cnn_, prefit=True, batch_size=args.batch_size, compile=True
+        FrozenEstimator(fast.cnn_), batch_size=args.batch_size, compile=True
     ).fit(X)
     backbone = fast.cnn_.net_.module_
     # the plain baseline: same weights and normalisation, timm defaults otherwise
@@ -151,7 +152,7 @@ def main(argv=None) -> dict:
         t0 = time.perf_counter()
         for precision in ("fp32", "bf16"):
             extractor = DeepFeatureExtractor(
-                fast.cnn_, prefit=True, precision=precision, batch_size=32
+                FrozenEstimator(fast.cnn_), precision=precision, batch_size=32
             ).fit(images)
             feats = extractor.transform(images)
             model = make_pipeline(

@@ -41,6 +41,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     import torch
+    from sklearn.frozen import FrozenEstimator
 
     from thyronet import DeepFeatureExtractor, SkorchCNN
     from thyronet.backbones import get_backbone
@@ -117,7 +118,7 @@ def main(argv=None) -> dict:
     cnn, thyronet_train_s = timed(thyronet_fit, X, y, args.epochs)
     trained = args.images * args.epochs
 
-    extractor = DeepFeatureExtractor(cnn, prefit=True, batch_size=args.extract_batch_size).fit(
+    extractor = DeepFeatureExtractor(FrozenEstimator(cnn), batch_size=args.extract_batch_size).fit(
         X_extract[:2]
     )
 

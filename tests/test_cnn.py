@@ -21,9 +21,9 @@ from thyronet.backbones import Backbone, WeightsMismatchError
 from thyronet.cnn import (
     ImageAugment,
     ImageBatches,
-    WarmupCosine,
     batch_loader,
     check_images,
+    warmup_cosine,
 )
 from thyronet.plugins import UnknownEntryError
 
@@ -137,7 +137,33 @@ def test_cosine_schedule_with_warmup(data):
     assert max(lrs) == pytest.approx(1e-2)
     assert all(a >= b for a, b in zip(lrs[steps:], lrs[steps + 1 :], strict=False))
     assert lrs[-1] < 0.05 * 1e-2
-    assert WarmupCosine(0, 10, cosine=False)(5) == 1.0
+    np.testing.assert_allclose(lrs, [1e-2 * _warmup_cosine_factor(t, steps, 12) for t in range(12)])
+
+
+def _warmup_cosine_factor(step, warmup, total, cosine=True):
+    """The closed form of the schedule (thyronet <= 0.1's hand-written LambdaLR factor)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if not cosine:
+        return 1.0
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + np.cos(np.pi * min(progress, 1.0)))
+
+
+@pytest.mark.parametrize(
+    ("warmup", "total", "cosine"),
+    [(0, 10, True), (1, 10, True), (3, 12, True), (4, 4, True), (3, 12, False), (5, 3, True)],
+)
+def test_warmup_cosine_gives_the_same_lr_at_every_step(warmup, total, cosine):
+    opt = torch.optim.AdamW([torch.zeros(1, requires_grad=True)], lr=1e-2)
+    schedule = warmup_cosine(opt, warmup_steps=warmup, total_steps=total, cosine=cosine)
+    lrs = []
+    for _ in range(total):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        schedule.step()
+    expected = [1e-2 * _warmup_cosine_factor(t, warmup, total, cosine) for t in range(total)]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-12, atol=1e-18)
 
 
 def test_freeze_epochs_train_only_the_head(data):
@@ -512,3 +538,26 @@ def test_check_images_accepts_tensors_and_lists():
 
     with pytest.raises(TypeError, match="sparse input is not supported"):
         check_images(scipy.sparse.csr_matrix(np.eye(3)))
+
+
+def test_verbose_defaults_to_silent():
+    from thyronet import DeepFeatureExtractor
+
+    assert SkorchCNN().verbose == 0
+    assert DeepFeatureExtractor().verbose == 0
+
+
+def test_pretrained_auto_is_resolved_when_the_net_is_built(monkeypatch):
+    import thyronet.cnn._training as training
+
+    # no cached hub weights for the tiny backbone: "auto" builds the random init
+    auto = tiny(pretrained="auto")
+    assert auto.get_params()["pretrained"] == "auto"  # __init__ stores it unchanged
+    start = auto._initialize_untrained(2)
+    plain = tiny(pretrained=False)._initialize_untrained(2)
+    for key, value in plain.net_.module_.state_dict().items():
+        assert torch.equal(start.net_.module_.state_dict()[key], value), key
+    asked = []
+    monkeypatch.setattr(training, "resolve_pretrained", lambda b, p: asked.append((b, p)) or False)
+    tiny(pretrained="auto")._initialize_untrained(2)
+    assert asked == [("test_resnet", "auto")]

@@ -22,6 +22,7 @@ import pytest
 import torch
 from _images import make_images, tiny_cnn
 from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import roc_auc_score
 from sklearn.utils._param_validation import InvalidParameterError
 
@@ -156,8 +157,8 @@ def test_features_and_gradcam_read_the_unwrapped_module(make_accelerator):
     params = dict(batch_size=8, validation_fraction=None, early_stopping=False)
     plain = tiny(**params).fit(X, y)
     cnn = tiny(**params, accelerator=make_accelerator()).fit(X, y)
-    features = DeepFeatureExtractor(cnn, prefit=True, verbose=0).fit(X).transform(X)
-    expected = DeepFeatureExtractor(plain, prefit=True, verbose=0).fit(X).transform(X)
+    features = DeepFeatureExtractor(FrozenEstimator(cnn)).fit(X).transform(X)
+    expected = DeepFeatureExtractor(FrozenEstimator(plain)).fit(X).transform(X)
     np.testing.assert_array_equal(features, expected)
     np.testing.assert_array_equal(gradcam(cnn, X[:4]), gradcam(plain, X[:4]))
     # fine-tuning inside the extractor trains a clone through the same accelerator

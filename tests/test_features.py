@@ -13,6 +13,7 @@ from _images import make_images, tiny_cnn
 from sklearn.base import clone
 from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
@@ -40,9 +41,9 @@ def reference_features(cnn, X):
         return module.forward_features(x.contiguous()).float().cpu().numpy()
 
 
-def test_prefit_uses_the_fitted_cnn(fitted_cnn, data):
+def test_a_frozen_cnn_is_used_as_fitted(fitted_cnn, data):
     X, _ = data
-    extractor = DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32", batch_size=5)
+    extractor = DeepFeatureExtractor(FrozenEstimator(fitted_cnn), precision="fp32", batch_size=5)
     features = extractor.fit(X).transform(X)
     assert extractor.cnn_ is fitted_cnn
     assert features.dtype == np.float32 and features.shape == (len(X), 96)
@@ -51,11 +52,11 @@ def test_prefit_uses_the_fitted_cnn(fitted_cnn, data):
     assert extractor.precision_ == "fp32"
 
 
-def test_clone_of_a_prefit_extractor_keeps_the_fitted_cnn(fitted_cnn, data):
+def test_clone_of_an_extractor_of_a_frozen_cnn_keeps_it_fitted(fitted_cnn, data):
     X, y = data
-    extractor = DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32")
+    extractor = DeepFeatureExtractor(FrozenEstimator(fitted_cnn), precision="fp32")
     copy = clone(extractor)
-    assert copy.cnn is fitted_cnn and not hasattr(copy, "cnn_")
+    assert copy.cnn.estimator is fitted_cnn and not hasattr(copy, "cnn_")
     np.testing.assert_array_equal(copy.fit(X).transform(X), extractor.fit(X).transform(X))
     # so it works inside cross-validation, like the paper's fixed DL_F features
     from sklearn.model_selection import cross_val_score
@@ -106,7 +107,7 @@ def test_fine_tune_false_uses_the_pretrained_backbone_as_is(data, tmp_path):
 
 def test_feature_names_and_pandas_output(fitted_cnn, data):
     X, _ = data
-    extractor = DeepFeatureExtractor(fitted_cnn, prefit=True).fit(X)
+    extractor = DeepFeatureExtractor(FrozenEstimator(fitted_cnn)).fit(X)
     names = extractor.get_feature_names_out()
     assert names[0] == "dl_0000" and names[-1] == "dl_0095" and len(names) == 96
     frame = clone(extractor).set_output(transform="pandas").fit(X).transform(X)
@@ -117,8 +118,8 @@ def test_feature_names_and_pandas_output(fitted_cnn, data):
 
 def test_bf16_fast_path_is_faithful(fitted_cnn, data):
     X, _ = data
-    fp32 = DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32").fit(X).transform(X)
-    fast = DeepFeatureExtractor(fitted_cnn, prefit=True, precision="bf16").fit(X).transform(X)
+    fp32 = DeepFeatureExtractor(FrozenEstimator(fitted_cnn), precision="fp32").fit(X).transform(X)
+    fast = DeepFeatureExtractor(FrozenEstimator(fitted_cnn), precision="bf16").fit(X).transform(X)
     cosine = (fast * fp32).sum(1) / np.linalg.norm(fast, axis=1) / np.linalg.norm(fp32, axis=1)
     assert cosine.mean() >= 0.99
     assert not np.array_equal(fast, fp32)  # bf16 really ran
@@ -126,7 +127,7 @@ def test_bf16_fast_path_is_faithful(fitted_cnn, data):
 
 def test_auto_precision_follows_the_hardware(fitted_cnn, data):
     X, _ = data
-    extractor = DeepFeatureExtractor(fitted_cnn, prefit=True).fit(X)
+    extractor = DeepFeatureExtractor(FrozenEstimator(fitted_cnn)).fit(X)
     expected = "bf16" if fast_bf16_available(fitted_cnn.device_) else "fp32"
     assert extractor.precision_ == expected
     assert fast_bf16_available("meta") is False
@@ -135,12 +136,12 @@ def test_auto_precision_follows_the_hardware(fitted_cnn, data):
 def test_channels_last_does_not_change_features(fitted_cnn, data):
     X, _ = data
     a = (
-        DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32", channels_last=True)
+        DeepFeatureExtractor(FrozenEstimator(fitted_cnn), precision="fp32", channels_last=True)
         .fit(X)
         .transform(X)
     )
     b = (
-        DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32", channels_last=False)
+        DeepFeatureExtractor(FrozenEstimator(fitted_cnn), precision="fp32", channels_last=False)
         .fit(X)
         .transform(X)
     )
@@ -152,7 +153,7 @@ def test_memmap_input(fitted_cnn, data, tmp_path):
     path = tmp_path / "x.npy"
     np.save(path, X)
     mm = np.load(path, mmap_mode="r")
-    extractor = DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32").fit(mm)
+    extractor = DeepFeatureExtractor(FrozenEstimator(fitted_cnn), precision="fp32").fit(mm)
     np.testing.assert_array_equal(extractor.transform(mm), extractor.transform(X))
 
 
@@ -185,9 +186,9 @@ def test_in_a_pipeline_with_grid_search(data):
 
 def test_progress_bar_only_when_verbose(fitted_cnn, data, capsys):
     X, _ = data
-    DeepFeatureExtractor(fitted_cnn, prefit=True, batch_size=8).fit(X).transform(X)
+    DeepFeatureExtractor(FrozenEstimator(fitted_cnn), batch_size=8).fit(X).transform(X)
     assert capsys.readouterr().err == ""
-    DeepFeatureExtractor(fitted_cnn, prefit=True, batch_size=8, verbose=1).fit(X).transform(X)
+    DeepFeatureExtractor(FrozenEstimator(fitted_cnn), batch_size=8, verbose=1).fit(X).transform(X)
     err = capsys.readouterr().err
     assert "deep features" in err and "3/3" in err
 
@@ -195,12 +196,12 @@ def test_progress_bar_only_when_verbose(fitted_cnn, data, capsys):
 def test_batch_size_none_uses_the_cnn_batch_size(fitted_cnn, data):
     X, _ = data
     a = (
-        DeepFeatureExtractor(fitted_cnn, prefit=True, batch_size=None, precision="fp32")
+        DeepFeatureExtractor(FrozenEstimator(fitted_cnn), batch_size=None, precision="fp32")
         .fit(X)
         .transform(X)
     )
     b = (
-        DeepFeatureExtractor(fitted_cnn, prefit=True, batch_size=3, precision="fp32")
+        DeepFeatureExtractor(FrozenEstimator(fitted_cnn), batch_size=3, precision="fp32")
         .fit(X)
         .transform(X)
     )
@@ -212,13 +213,15 @@ def test_not_fitted(data):
     X, _ = data
     with pytest.raises(NotFittedError):
         DeepFeatureExtractor(tiny_cnn()).transform(X)
-    with pytest.raises(NotFittedError, match="prefit=True but the cnn is not fitted"):
-        DeepFeatureExtractor(tiny_cnn(), prefit=True).fit(X)
+    with pytest.raises(
+        NotFittedError, match=r"cnn=FrozenEstimator\(cnn\) but the cnn is not fitted"
+    ):
+        DeepFeatureExtractor(FrozenEstimator(tiny_cnn())).fit(X)
 
 
 def test_bad_inputs(fitted_cnn, data):
     X, y = data
-    extractor = DeepFeatureExtractor(fitted_cnn, prefit=True).fit(X)
+    extractor = DeepFeatureExtractor(FrozenEstimator(fitted_cnn)).fit(X)
     with pytest.raises(ValueError, match=r"has 1 channel\(s\) but .* fitted with 2"):
         extractor.transform(X[:, :1])
     with pytest.raises(ValueError, match=r"needs images shaped"):
@@ -234,11 +237,11 @@ def test_bad_inputs(fitted_cnn, data):
     with pytest.raises(ValueError, match="single class"):
         DeepFeatureExtractor(tiny_cnn()).fit(X, np.ones(len(X)))
     with pytest.raises(ValueError, match=r"has 3 channel\(s\) but .* fitted with 2"):
-        DeepFeatureExtractor(fitted_cnn, prefit=True).fit(np.zeros((2, 3, 32, 32), np.float32))
+        DeepFeatureExtractor(FrozenEstimator(fitted_cnn)).fit(np.zeros((2, 3, 32, 32), np.float32))
     with pytest.raises(TypeError, match="cnn must be a SkorchCNN"):
         DeepFeatureExtractor(LogisticRegression()).fit(X, y)
     with pytest.raises(ValueError, match="'precision' parameter of DeepFeatureExtractor"):
-        DeepFeatureExtractor(fitted_cnn, prefit=True, precision="half").fit(X)
+        DeepFeatureExtractor(FrozenEstimator(fitted_cnn), precision="half").fit(X)
 
 
 @pytest.mark.slow
@@ -247,12 +250,12 @@ def test_compiled_features_match_eager(fitted_cnn, data):
     X, _ = data
     X = X[:17]  # batches of 8, 8 and 1 (padded to 8: a single compiled shape)
     eager = (
-        DeepFeatureExtractor(fitted_cnn, prefit=True, precision="fp32", batch_size=8)
+        DeepFeatureExtractor(FrozenEstimator(fitted_cnn), precision="fp32", batch_size=8)
         .fit(X)
         .transform(X)
     )
     compiled = DeepFeatureExtractor(
-        fitted_cnn, prefit=True, precision="fp32", batch_size=8, compile=True
+        FrozenEstimator(fitted_cnn), precision="fp32", batch_size=8, compile=True
     ).fit(X)
     np.testing.assert_allclose(compiled.transform(X), eager, rtol=1e-3, atol=1e-4)
     assert len(compiled._compiled_cache) == 1

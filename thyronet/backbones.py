@@ -31,20 +31,34 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
+
+if TYPE_CHECKING:  # torch is imported where a net is built, not with the registry
+    from torch import nn
+
+    from thyronet.cnn._backbone import BackboneNet
 
 __all__ = [
+    "BUILTIN_BACKBONES",
+    "WEIGHT_SUFFIXES",
     "Backbone",
     "BackboneNet",
+    "Preprocessing",
     "PretrainedWeightsError",
     "WeightsMismatchError",
     "available_backbones",
+    "compare_state_dicts",
+    "describe_mismatch",
     "get_backbone",
+    "resolve_pretrained",
 ]
+
+#: Names served from :mod:`thyronet.cnn` on first access (PEP 562): they need torch,
+#: which importing this registry must not load. ``_build_net`` is the module factory
+#: that models pickled by earlier releases name.
+_TORCH_NAMES = {"BackboneNet": "BackboneNet", "_build_net": "build_backbone_net"}
 
 WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
 """File suffixes accepted for ``pretrained=<path>``."""
@@ -159,6 +173,8 @@ class Backbone:
         return cfg.to_dict() if cfg is not None else {}
 
     def _meta_model(self) -> nn.Module:
+        import torch
+
         with torch.device("meta"):
             return self._create(in_chans=3, num_classes=0, pretrained=False)
 
@@ -284,6 +300,8 @@ class Backbone:
         -------
         BackboneNet
         """
+        from thyronet.cnn._backbone import BackboneNet  # the torch side, loaded on use
+
         model = self.build(
             in_chans=in_chans, num_classes=num_classes, pretrained=pretrained, **kwargs
         )
@@ -351,6 +369,8 @@ class Backbone:
         self, state: dict, path: Path, in_chans: int, cfg: dict, kwargs: dict
     ) -> tuple[int, int | None]:
         """Compare a weights file with the architecture; name every mismatching key."""
+        import torch
+
         with torch.device("meta"):
             reference = self._create(in_chans=in_chans, num_classes=1, pretrained=False, **kwargs)
         expected = {k: tuple(v.shape) for k, v in reference.state_dict().items()}
@@ -415,82 +435,6 @@ def compare_state_dicts(given: dict, expected: dict) -> str:
         if given_shapes[k] != expected_shapes[k]
     ]
     return describe_mismatch(missing, unexpected, wrong)
-
-
-class BackboneNet(nn.Module):
-    """A built backbone with its input normalisation: the ``module_`` of a SkorchCNN.
-
-    ``forward`` normalises raw images with the backbone's per-channel mean/std and
-    returns the logits; :meth:`forward_features` returns the penultimate features.
-    The weights of the wrapped timm model are ``self.model`` (its state-dict keys,
-    without the ``model.`` prefix, are what :meth:`SkorchCNN.save_weights` writes).
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        A timm-style model.
-    mean, std : sequence of float
-        Per-channel normalisation.
-    target_layer : str
-        Grad-CAM target layer name, relative to ``model``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from thyronet.backbones import get_backbone
-    >>> net = get_backbone("test_resnet").build_net(in_chans=2)
-    >>> net.forward_features(torch.zeros(3, 2, 32, 32)).shape
-    torch.Size([3, 96])
-    """
-
-    def __init__(
-        self, model: nn.Module, mean: Sequence[float], std: Sequence[float], target_layer: str = ""
-    ) -> None:
-        super().__init__()
-        self.model = model
-        shape = (1, len(mean), 1, 1)
-        self.register_buffer(
-            "mean", torch.tensor(mean, dtype=torch.float32).view(shape), persistent=False
-        )
-        self.register_buffer(
-            "std", torch.tensor(std, dtype=torch.float32).view(shape), persistent=False
-        )
-        self.target_layer = target_layer
-
-    def normalize(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the per-channel normalisation."""
-        return (x - self.mean) / self.std
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(self.normalize(x))
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate (pooled, pre-logits) features, ``(n, num_features)``."""
-        features = self.model.forward_features(self.normalize(x))
-        return self.model.forward_head(features, pre_logits=True)
-
-    def gradcam_target(self) -> nn.Module:
-        """The sub-module Grad-CAM should target."""
-        return self.model.get_submodule(self.target_layer)
-
-    def head_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the classifier head (trained alone while the body is frozen)."""
-        head = self.model.get_classifier()
-        return list(head.parameters()) if isinstance(head, nn.Module) else []
-
-
-def _build_net(
-    backbone: str | Backbone,
-    in_chans: int,
-    num_classes: int = 1,
-    pretrained: bool | str | os.PathLike = False,
-    backbone_kwargs: dict | None = None,
-) -> BackboneNet:
-    """Module factory used by SkorchCNN (module-level so that nets pickle)."""
-    entry = get_backbone(backbone)
-    return entry.build_net(
-        in_chans=in_chans, num_classes=num_classes, pretrained=pretrained, **(backbone_kwargs or {})
-    )
 
 
 def get_backbone(name: str | Backbone) -> Backbone:
@@ -572,6 +516,15 @@ def resolve_pretrained(backbone: str | Backbone, pretrained: bool | str) -> bool
         if isinstance(hit, str) and os.path.isfile(hit):
             return True
     return False
+
+
+def __getattr__(name: str):
+    """:class:`BackboneNet` (and ``_build_net``) from :mod:`thyronet.cnn`, loaded on first use."""
+    if name in _TORCH_NAMES:
+        from thyronet.cnn import _backbone
+
+        return getattr(_backbone, _TORCH_NAMES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def available_backbones() -> list[str]:

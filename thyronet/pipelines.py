@@ -328,7 +328,7 @@ def make_combined_model(
         # clone() (ColumnTransformer, memory, grid searches) from discarding the CNN.
         size = fuser.image_size
         probe = np.zeros((1, cnn.n_features_in_, size, size), dtype=np.float32)
-        extract = FrozenEstimator(DeepFeatureExtractor(cnn, prefit=True).fit(probe))
+        extract = FrozenEstimator(DeepFeatureExtractor(FrozenEstimator(cnn)).fit(probe))
 
     dl = RowIndexPipeline(
         [("fuse", fuser), ("extract", extract), ("compress", PCA(n_components=n_components))],

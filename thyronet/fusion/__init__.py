@@ -9,8 +9,21 @@ does not load torch.
 
 from thyronet.fusion._fuser import DualChannelFuser
 from thyronet.fusion._strategy import FusionStrategy, get_fusion
+from thyronet.imaging import NORMALIZATIONS, ImageError, load_view
+from thyronet.schema import VIEW_COLUMNS, CohortError, parse_roi, roi_column
 
-__all__ = ["DualChannelFuser", "FusionStrategy", "get_fusion"]
+__all__ = [
+    "NORMALIZATIONS",
+    "VIEW_COLUMNS",
+    "CohortError",
+    "DualChannelFuser",
+    "FusionStrategy",
+    "ImageError",
+    "get_fusion",
+    "load_view",
+    "parse_roi",
+    "roi_column",
+]
 
 # Public path in reprs, pickles and saved model files (thyronet.model_io.TRUSTED_TYPES).
 for _obj in (DualChannelFuser, FusionStrategy, get_fusion):

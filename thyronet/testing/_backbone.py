@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
 
 from thyronet.testing._harness import _fail, _resolve, _with_entry
 
@@ -387,7 +388,7 @@ def _check_backbone_estimators(where, name, entry, size) -> None:
     restored = pickle.loads(pickle.dumps(cnn))
     if not np.allclose(restored.predict_proba(X), proba, atol=1e-6):
         raise _fail(where, "a pickled SkorchCNN predicts other probabilities")
-    extractor = DeepFeatureExtractor(cnn, prefit=True, precision="fp32", batch_size=4).fit(X)
+    extractor = DeepFeatureExtractor(FrozenEstimator(cnn), precision="fp32", batch_size=4).fit(X)
     features = extractor.transform(X)
     if features.shape != (6, cnn.feature_dim_):
         raise _fail(

@@ -10,6 +10,7 @@ import pytest
 import timm
 import torch
 from sklearn.base import clone
+from sklearn.frozen import FrozenEstimator
 from thyronet import DeepFeatureExtractor, DualChannelFuser, SkorchCNN
 from thyronet.backbones import get_backbone
 from thyronet.datasets import make_ptmc_cohort
@@ -115,7 +116,7 @@ def test_skorchcnn_deep_features_and_gradcam_on_fused_cohort():
     assert cnn.feature_dim_ == 2 * 96 and cnn.predict_proba(images).shape == (16, 2)
     assert not hasattr(clone(cnn), "net_")
 
-    features = DeepFeatureExtractor(cnn, prefit=True, precision="fp32").fit(images).transform(
+    features = DeepFeatureExtractor(FrozenEstimator(cnn), precision="fp32").fit(images).transform(
         images)
     assert features.shape == (16, 192)
     net = cnn.net_.module_.eval()

@@ -55,10 +55,9 @@ __all__ = [
     "resolve_pretrained",
 ]
 
-#: Names served from :mod:`thyronet.cnn` on first access (PEP 562): they need torch,
-#: which importing this registry must not load. ``_build_net`` is the module factory
-#: that models pickled by earlier releases name.
-_TORCH_NAMES = {"BackboneNet": "BackboneNet", "_build_net": "build_backbone_net"}
+#: Served from :mod:`thyronet.cnn._backbone` on first access (PEP 562): it needs torch,
+#: which importing this registry must not load.
+_TORCH_NAMES = ("BackboneNet",)
 
 WEIGHT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
 """File suffixes accepted for ``pretrained=<path>``."""
@@ -518,12 +517,29 @@ def resolve_pretrained(backbone: str | Backbone, pretrained: bool | str) -> bool
     return False
 
 
-def __getattr__(name: str):
-    """:class:`BackboneNet` (and ``_build_net``) from :mod:`thyronet.cnn`, loaded on first use."""
-    if name in _TORCH_NAMES:
-        from thyronet.cnn import _backbone
+def build_backbone_net(
+    backbone: str | Backbone,
+    in_chans: int,
+    num_classes: int = 1,
+    pretrained: bool | str | os.PathLike = False,
+    backbone_kwargs: dict | None = None,
+) -> BackboneNet:
+    """Module factory used by SkorchCNN (module-level so that nets pickle)."""
+    entry = get_backbone(backbone)
+    return entry.build_net(
+        in_chans=in_chans, num_classes=num_classes, pretrained=pretrained, **(backbone_kwargs or {})
+    )
 
-        return getattr(_backbone, _TORCH_NAMES[name])
+
+_build_net = build_backbone_net  # the factory's name in models pickled by earlier releases
+
+
+def __getattr__(name: str):
+    """:class:`BackboneNet` from :mod:`thyronet.cnn._backbone`, loaded on first use."""
+    if name in _TORCH_NAMES:
+        from thyronet.cnn._backbone import BackboneNet
+
+        return BackboneNet
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

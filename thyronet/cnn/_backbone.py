@@ -3,21 +3,18 @@
 :class:`thyronet.backbones.Backbone` (torch-free) describes an architecture;
 :meth:`Backbone.build_net <thyronet.backbones.Backbone.build_net>` wraps the built
 timm model in a :class:`BackboneNet` (input normalisation, feature path, Grad-CAM
-target, head parameters), and :func:`build_backbone_net` is the module factory skorch
-calls (module-level, so that fitted nets pickle).
+target, head parameters). This module depends on torch only, so the torch-free
+registry can hand out the class without an import cycle.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from thyronet.backbones import Backbone, get_backbone
-
-__all__ = ["BackboneNet", "build_backbone_net"]
+__all__ = ["BackboneNet"]
 
 
 class BackboneNet(nn.Module):
@@ -80,17 +77,3 @@ class BackboneNet(nn.Module):
         """Parameters of the classifier head (trained alone while the body is frozen)."""
         head = self.model.get_classifier()
         return list(head.parameters()) if isinstance(head, nn.Module) else []
-
-
-def build_backbone_net(
-    backbone: str | Backbone,
-    in_chans: int,
-    num_classes: int = 1,
-    pretrained: bool | str | os.PathLike = False,
-    backbone_kwargs: dict | None = None,
-) -> BackboneNet:
-    """Module factory used by SkorchCNN (module-level so that nets pickle)."""
-    entry = get_backbone(backbone)
-    return entry.build_net(
-        in_chans=in_chans, num_classes=num_classes, pretrained=pretrained, **(backbone_kwargs or {})
-    )

@@ -17,10 +17,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_consistent_length, column_or_1d
 from skorch.callbacks import EarlyStopping, EpochScoring, ProgressBar
 
-from thyronet.backbones import resolve_pretrained
+from thyronet.backbones import build_backbone_net, resolve_pretrained
 from thyronet.cnn._accelerate import AcceleratedThyroNet, accelerated_net_kwargs
 from thyronet.cnn._augment import ImageAugment
-from thyronet.cnn._backbone import build_backbone_net
 from thyronet.cnn._data import ImageBatches, batch_loader, check_images
 from thyronet.cnn._net import ThyroNet, freeze_body_callbacks, lr_schedule
 

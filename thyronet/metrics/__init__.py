@@ -2,7 +2,9 @@
 
 AUC with DeLong or bootstrap confidence intervals, paired and unpaired DeLong
 tests, calibration (Hosmer-Lemeshow, curve, intercept, slope, Brier score),
-decision curves, threshold metrics with Wilson intervals, model comparison
+``rms::val.prob``'s validation indexes (:func:`calibration_summary`),
+``Hmisc::improveProb``'s NRI and IDI (:func:`reclassification`), R's
+``lowess``, decision curves, threshold metrics with Wilson intervals, model comparison
 tables and the paper's Table 1. See ``docs/statistics.md``.
 
 Convention everywhere: labels are 0/1 with 1 the positive class, and a
@@ -17,6 +19,7 @@ from thyronet.metrics._calibration import (
     calibration_intercept_slope,
     hosmer_lemeshow,
 )
+from thyronet.metrics._calibration_summary import CalibrationSummary, calibration_summary
 from thyronet.metrics._compare import ModelComparison, compare_models, evaluate_cohorts
 from thyronet.metrics._decision import decision_curve
 from thyronet.metrics._delong import (
@@ -27,6 +30,12 @@ from thyronet.metrics._delong import (
     delong_test_unpaired,
     delong_variance,
 )
+from thyronet.metrics._lowess import lowess
+from thyronet.metrics._reclassification import (
+    CategoricalNRI,
+    Reclassification,
+    reclassification,
+)
 from thyronet.metrics._roc import AUCInterval, YoudenThreshold, roc_auc_ci, youden_threshold
 from thyronet.metrics._summary import BinarySummary, Proportion, binary_summary, wilson_interval
 from thyronet.metrics._table1 import baseline_table
@@ -36,16 +45,20 @@ __all__ = [
     "BinarySummary",
     "Calibration",
     "CalibrationLine",
+    "CalibrationSummary",
+    "CategoricalNRI",
     "DeLongTest",
     "HosmerLemeshow",
     "ModelComparison",
     "Proportion",
+    "Reclassification",
     "UnpairedDeLongTest",
     "YoudenThreshold",
     "baseline_table",
     "binary_summary",
     "calibration",
     "calibration_intercept_slope",
+    "calibration_summary",
     "compare_models",
     "decision_curve",
     "delong_covariance",
@@ -54,6 +67,8 @@ __all__ = [
     "delong_variance",
     "evaluate_cohorts",
     "hosmer_lemeshow",
+    "lowess",
+    "reclassification",
     "roc_auc_ci",
     "wilson_interval",
     "youden_threshold",

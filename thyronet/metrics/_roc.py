@@ -1,4 +1,4 @@
-"""AUC with a confidence interval (DeLong or bootstrap) and the Youden threshold."""
+"""AUC with a confidence interval (DeLong, logit DeLong or bootstrap) and the Youden threshold."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from scipy import stats
 from sklearn.metrics import roc_curve
 from sklearn.utils import check_random_state
 
-from thyronet.metrics._delong import _auc, _auc_and_covariance
+from thyronet.metrics._delong import _auc, _auc_and_covariance, _placements
 from thyronet.metrics._validation import (
     check_confidence,
     check_labels,
@@ -33,13 +33,15 @@ class AUCInterval:
     auc : float
         AUC of the full sample.
     low, high : float
-        Confidence limits (the DeLong interval is clipped to [0, 1], as in pROC).
+        Confidence limits (the DeLong interval is clipped to [0, 1], as in pROC;
+        the logit DeLong interval lies inside (0, 1) by construction).
     confidence : float
         Level of the interval.
-    method : {"delong", "bootstrap"}
-        How the interval was computed.
+    method : {"delong", "delong_logit", "bootstrap", "bootstrap_bca"}
+        How the interval was computed (``"bootstrap"`` is the percentile
+        interval, ``"bootstrap_bca"`` the BCa one).
     variance : float or None
-        DeLong variance (``method="delong"``), else ``None``.
+        DeLong variance of the AUC (both DeLong methods), else ``None``.
     n_bootstraps : int or None
         Number of bootstrap resamples used (``method="bootstrap"``); resamples
         with a single class, possible only when ``stratified=False``, are
@@ -122,11 +124,12 @@ def roc_auc_ci(
     y_true,
     y_score,
     *,
-    method: Literal["delong", "bootstrap"] = "delong",
+    method: Literal["delong", "delong_logit", "bootstrap"] = "delong",
     confidence: float = 0.95,
     n_bootstraps: int = 2000,
     stratified: bool = True,
     random_state=None,
+    bootstrap_ci: Literal["percentile", "bca"] = "percentile",
 ) -> AUCInterval:
     """AUC with a confidence interval, as pROC's ``ci.auc``.
 
@@ -137,10 +140,15 @@ def roc_auc_ci(
     y_score : array-like of shape (n_subjects,)
         Scores; a higher score means more likely positive. The direction is
         never flipped: a model worse than chance gets an AUC below 0.5.
-    method : {"delong", "bootstrap"}, default="delong"
+    method : {"delong", "delong_logit", "bootstrap"}, default="delong"
         ``"delong"``: ``auc +/- z * sqrt(DeLong variance)``, clipped to
-        [0, 1]. ``"bootstrap"``: percentile interval (R's default quantile
-        type 7) of the AUCs of ``n_bootstraps`` resamples.
+        [0, 1] (pROC's interval). ``"delong_logit"``: the same variance on the
+        logit scale by the delta method, ``logit(auc) +/- z * se / (auc * (1 -
+        auc))``, transformed back; it stays inside (0, 1) and is asymmetric
+        near 1, where the plain interval is too wide above and too narrow
+        below (it collapses to the point when the AUC is exactly 0 or 1, whose
+        DeLong variance is 0). ``"bootstrap"``: an interval from the AUCs of
+        ``n_bootstraps`` resamples, see ``bootstrap_ci``.
     confidence : float, default=0.95
         Level of the interval.
     n_bootstraps : int, default=2000
@@ -151,6 +159,15 @@ def roc_auc_ci(
         subjects and drop single-class resamples.
     random_state : int, RandomState instance or None
         Seed of the bootstrap.
+    bootstrap_ci : {"percentile", "bca"}, default="percentile"
+        With ``method="bootstrap"``: ``"percentile"`` takes quantiles (R's
+        default type 7) of the bootstrap AUCs, as pROC does; ``"bca"`` the
+        bias-corrected and accelerated interval (Efron & Tibshirani 1993,
+        14.3), its bias correction from the share of bootstrap AUCs below the
+        AUC (ties count 1/2) and its acceleration from the jackknife --
+        leave-one-positive-out and leave-one-negative-out as two samples when
+        ``stratified``, leave-one-subject-out otherwise -- exactly as
+        ``scipy.stats.bootstrap(method="BCa")`` computes them.
 
     Returns
     -------
@@ -176,13 +193,23 @@ def roc_auc_ci(
     >>> boot = roc_auc_ci(y, score, method="bootstrap", n_bootstraps=500, random_state=0)
     >>> bool(abs(boot.low - low) < 0.02)
     True
+    >>> logit = roc_auc_ci(y, score, method="delong_logit")
+    >>> bool(0 < logit.low < auc < logit.high < 1)
+    True
+    >>> bca = roc_auc_ci(y, score, method="bootstrap", bootstrap_ci="bca", random_state=0)
+    >>> bca.method
+    'bootstrap_bca'
     """
-    if method not in ("delong", "bootstrap"):
-        raise ValueError(f"method must be 'delong' or 'bootstrap'; got {method!r}")
+    if method not in ("delong", "delong_logit", "bootstrap"):
+        raise ValueError(f"method must be 'delong', 'delong_logit' or 'bootstrap'; got {method!r}")
+    if bootstrap_ci not in ("percentile", "bca"):
+        raise ValueError(f"bootstrap_ci must be 'percentile' or 'bca'; got {bootstrap_ci!r}")
     confidence = check_confidence(confidence)
     labels = check_labels(y_true)
     score = check_scores(y_score, "y_score", n=labels.size)
     alpha = 1.0 - confidence
+    if method == "delong_logit":
+        return _delong_logit(labels, score, confidence)
     if method == "delong":
         check_min_per_class(labels, 2, "the DeLong confidence interval")
         aucs, cov = _auc_and_covariance(labels, [score])
@@ -202,15 +229,78 @@ def roc_auc_ci(
     boot = boot[np.isfinite(boot)]
     if boot.size == 0:
         raise ValueError("every bootstrap resample had a single class; use stratified=True")
-    low, high = np.percentile(boot, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    auc = _auc(labels, score)
+    levels = np.array([alpha / 2, 1 - alpha / 2])
+    if bootstrap_ci == "bca":
+        levels = _bca_levels(auc, boot, _jackknife_aucs(labels, score, bool(stratified)), alpha)
+    low, high = np.percentile(boot, 100 * levels)
     return AUCInterval(
-        _auc(labels, score),
+        auc,
         float(low),
         float(high),
         confidence,
-        "bootstrap",
+        "bootstrap_bca" if bootstrap_ci == "bca" else "bootstrap",
         n_bootstraps=int(boot.size),
     )
+
+
+def _delong_logit(labels: np.ndarray, score: np.ndarray, confidence: float) -> AUCInterval:
+    """DeLong interval on the logit scale (delta method), transformed back."""
+    check_min_per_class(labels, 2, "the DeLong confidence interval")
+    aucs, cov = _auc_and_covariance(labels, [score])
+    auc, var = float(aucs[0]), float(cov[0, 0])
+    if auc <= 0.0 or auc >= 1.0:
+        low = high = auc  # DeLong variance is 0 and the logit infinite: no interval
+    else:
+        centre = np.log(auc) - np.log1p(-auc)
+        half = float(stats.norm.ppf(0.5 + confidence / 2.0)) * np.sqrt(var) / (auc * (1 - auc))
+        low = float(1.0 / (1.0 + np.exp(-(centre - half))))
+        high = float(1.0 / (1.0 + np.exp(-(centre + half))))
+    return AUCInterval(auc, low, high, confidence, "delong_logit", variance=var)
+
+
+def _jackknife_aucs(labels: np.ndarray, score: np.ndarray, stratified: bool) -> list[np.ndarray]:
+    """Leave-one-out AUCs, one array per resampled group (positives, negatives; or all).
+
+    From the DeLong placements: leaving out positive ``i`` gives
+    ``(m * auc - v10[i]) / (m - 1)``, leaving out negative ``j`` gives
+    ``(n * auc - v01[j]) / (n - 1)``.
+    """
+    auc, v10, v01 = _placements(labels, score)
+    m, n = v10.size, v01.size
+    with np.errstate(divide="ignore", invalid="ignore"):
+        without_pos = (m * auc - v10) / (m - 1)
+        without_neg = (n * auc - v01) / (n - 1)
+    if stratified:
+        return [without_pos, without_neg]
+    out = np.empty(labels.size)
+    out[labels], out[~labels] = without_pos, without_neg
+    return [out]
+
+
+def _bca_levels(
+    estimate: float, boot: np.ndarray, jackknife: list[np.ndarray], alpha: float
+) -> np.ndarray:
+    """Quantile levels of the BCa interval (scipy.stats.bootstrap's ``_bca_interval``)."""
+    share = (np.count_nonzero(boot < estimate) + np.count_nonzero(boot <= estimate)) / (
+        2.0 * boot.size
+    )
+    z0 = stats.norm.ppf(share)
+    num = den = 0.0
+    for values in jackknife:
+        k = float(values.size)
+        u = (k - 1.0) * (values.mean() - values)
+        num += np.sum(u**3) / k**3
+        den += np.sum(u**2) / k**2
+    accel = num / (6.0 * den**1.5) if den > 0 and np.isfinite(den) else 0.0
+    z = stats.norm.ppf(np.array([alpha / 2, 1 - alpha / 2]))
+    levels = stats.norm.cdf(z0 + (z0 + z) / (1.0 - accel * (z0 + z)))
+    if not np.all(np.isfinite(levels)):
+        raise ValueError(
+            "the BCa interval is undefined here (every bootstrap AUC lies on one side of "
+            "the AUC); use bootstrap_ci='percentile'"
+        )
+    return levels
 
 
 class YoudenThreshold(NamedTuple):

@@ -113,7 +113,7 @@ def test_bootstrap_handles_many_subjects_in_chunks():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"method": "wald"}, "method must be 'delong' or 'bootstrap'"),
+        ({"method": "wald"}, "method must be 'delong', 'delong_logit' or 'bootstrap'"),
         ({"confidence": 1.0}, "confidence must be a number strictly between 0 and 1"),
         ({"method": "bootstrap", "n_bootstraps": 0}, "n_bootstraps must be an integer >= 1"),
     ],

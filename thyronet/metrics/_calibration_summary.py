@@ -81,7 +81,7 @@ class CalibrationSummary:
     >>> from thyronet.metrics import calibration_summary
     >>> s = calibration_summary([0, 0, 1, 0, 1, 1, 0, 1], [.1, .3, .4, .2, .8, .6, .5, .7])
     >>> round(s.c_index, 4), round(s.brier, 4)
-    (0.9375, 0.105)
+    (0.9375, 0.13)
     """
 
     n: int

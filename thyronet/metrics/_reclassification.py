@@ -131,7 +131,7 @@ class Reclassification:
     >>> from thyronet.metrics import reclassification
     >>> r = reclassification([0, 0, 1, 1], [.3, .4, .5, .6], [.2, .5, .7, .8])
     >>> r.nri, round(r.idi, 3)
-    (1.0, 0.25)
+    (1.0, 0.2)
     """
 
     n_events: int

@@ -33,14 +33,19 @@ def _local_fit(
     xs = x[i]
     h = max(xs - x[nleft], x[nright] - xs)
     h9, h1 = 0.999 * h, 0.001 * h
-    rest = x[nleft:]
+    # R walks right from nleft and stops at the first point right of xs beyond h9;
+    # every point past ``bound`` is beyond it, so only [nleft, bound) is examined
+    reach = xs + h9
+    bound = int(np.searchsorted(x, reach + 4.0 * np.spacing(abs(reach)) + 1e-300, side="right"))
+    rest = x[nleft:bound]
     r = np.abs(rest - xs)
-    # R walks right from nleft and stops at the first point right of xs beyond h9
     beyond = np.flatnonzero((r > h9) & (rest > xs))
     stop = nleft + (int(beyond[0]) if beyond.size else rest.size)
     r = r[: stop - nleft]
     with np.errstate(divide="ignore", invalid="ignore"):
-        tricube = (1.0 - (r / h) ** 3) ** 3 if h > 0 else np.ones_like(r)
+        u = r / h
+        cube = 1.0 - u * u * u
+        tricube = cube * cube * cube if h > 0 else np.ones_like(r)
     w = np.where(r <= h9, np.where(r <= h1, 1.0, tricube), 0.0)
     if robustness is not None:
         w = w * robustness[nleft:stop]

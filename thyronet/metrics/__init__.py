@@ -2,13 +2,14 @@
 
 AUC with DeLong or bootstrap confidence intervals, paired and unpaired DeLong
 tests, calibration (Hosmer-Lemeshow, curve, intercept, slope, Brier score),
-decision curves, threshold metrics with Wilson intervals, model comparison
-tables and the paper's Table 1. See ``docs/statistics.md``.
+decision curves, Harrell's bootstrap optimism correction, threshold metrics
+with Wilson intervals, model comparison tables and the paper's Table 1. See ``docs/statistics.md``.
 
 Convention everywhere: labels are 0/1 with 1 the positive class, and a
 higher score means more likely positive.
 """
 
+from thyronet.metrics._bootstrap_validate import bootstrap_validate
 from thyronet.metrics._calibration import (
     Calibration,
     CalibrationLine,
@@ -44,6 +45,7 @@ __all__ = [
     "YoudenThreshold",
     "baseline_table",
     "binary_summary",
+    "bootstrap_validate",
     "calibration",
     "calibration_intercept_slope",
     "compare_models",

@@ -93,6 +93,21 @@ def test_decision_curves_have_model_treat_all_treat_none(scored):
     prev = y.mean()
     assert lines[2].get_ydata()[0] == pytest.approx(prev - (1 - prev) * pt / (1 - pt))
     assert fig.axes[0].get_ylabel() == "Net benefit"
+    assert not fig.axes[0].collections  # no band unless asked
+
+
+def test_decision_curves_draw_the_bootstrap_band(scored):
+    from thyronet.metrics import decision_curve
+
+    y, probs = scored
+    pts = np.linspace(0.05, 0.6, 12)
+    fig = plot_decision_curves(y, probs, thresholds=pts, n_bootstrap=100, random_state=0)
+    bands = fig.axes[0].collections
+    assert len(bands) == len(probs)
+    curve = decision_curve(y, probs["combined"], pts, n_bootstrap=100, random_state=0)
+    vertices = bands[0].get_paths()[0].vertices
+    assert np.isclose(vertices[:, 1].max(), curve["net_benefit_high"].max())
+    assert np.isclose(vertices[:, 1].min(), curve["net_benefit_low"].min())
 
 
 def test_lasso_path_and_cv_figures_use_the_selectors_attributes():

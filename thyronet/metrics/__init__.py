@@ -2,8 +2,9 @@
 
 AUC with DeLong or bootstrap confidence intervals, paired and unpaired DeLong
 tests, calibration (Hosmer-Lemeshow, curve, intercept, slope, Brier score),
-decision curves, Harrell's bootstrap optimism correction, threshold metrics
-with Wilson intervals, model comparison tables and the paper's Table 1. See ``docs/statistics.md``.
+decision curves, Harrell's bootstrap optimism correction, nomograms,
+threshold metrics with Wilson intervals, model comparison tables and the
+paper's Table 1. See ``docs/statistics.md``.
 
 Convention everywhere: labels are 0/1 with 1 the positive class, and a
 higher score means more likely positive.
@@ -28,6 +29,7 @@ from thyronet.metrics._delong import (
     delong_test_unpaired,
     delong_variance,
 )
+from thyronet.metrics._nomogram import Nomogram, nomogram
 from thyronet.metrics._roc import AUCInterval, YoudenThreshold, roc_auc_ci, youden_threshold
 from thyronet.metrics._summary import BinarySummary, Proportion, binary_summary, wilson_interval
 from thyronet.metrics._table1 import baseline_table
@@ -40,6 +42,7 @@ __all__ = [
     "DeLongTest",
     "HosmerLemeshow",
     "ModelComparison",
+    "Nomogram",
     "Proportion",
     "UnpairedDeLongTest",
     "YoudenThreshold",
@@ -56,6 +59,7 @@ __all__ = [
     "delong_variance",
     "evaluate_cohorts",
     "hosmer_lemeshow",
+    "nomogram",
     "roc_auc_ci",
     "wilson_interval",
     "youden_threshold",

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from thyronet._plot_nomogram import plot_nomogram as plot_nomogram  # re-export
+
 
 def plot_fused_pairs(
     fused: np.ndarray,

@@ -93,6 +93,21 @@ def test_decision_curves_have_model_treat_all_treat_none(scored):
     prev = y.mean()
     assert lines[2].get_ydata()[0] == pytest.approx(prev - (1 - prev) * pt / (1 - pt))
     assert fig.axes[0].get_ylabel() == "Net benefit"
+    assert not fig.axes[0].collections  # no band unless asked
+
+
+def test_decision_curves_draw_the_bootstrap_band(scored):
+    from thyronet.metrics import decision_curve
+
+    y, probs = scored
+    pts = np.linspace(0.05, 0.6, 12)
+    fig = plot_decision_curves(y, probs, thresholds=pts, n_bootstrap=100, random_state=0)
+    bands = fig.axes[0].collections
+    assert len(bands) == len(probs)
+    curve = decision_curve(y, probs["combined"], pts, n_bootstrap=100, random_state=0)
+    vertices = bands[0].get_paths()[0].vertices
+    assert np.isclose(vertices[:, 1].max(), curve["net_benefit_high"].max())
+    assert np.isclose(vertices[:, 1].min(), curve["net_benefit_low"].min())
 
 
 def test_lasso_path_and_cv_figures_use_the_selectors_attributes():
@@ -173,3 +188,32 @@ def test_figure_img_embeds_a_png_and_escapes_its_text():
     png = figure_bytes(fig, "png", dpi=50)
     assert figure_img(png, "x") == f'<img alt="x" src="data:image/png;base64,{payload}">'
     plt.close("all")
+
+
+def test_nomogram_figure_has_one_scale_per_predictor():
+    from sklearn.linear_model import LogisticRegression
+
+    from thyronet.metrics import nomogram
+    from thyronet.plotting import plot_nomogram
+
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(50, 10, 200), rng.integers(0, 2, 200), rng.normal(size=200)])
+    y = (0.1 * (X[:, 0] - 50) + X[:, 1] + rng.normal(size=200) > 0.5).astype(int)
+    nomo = nomogram(LogisticRegression(max_iter=1000).fit(X, y), X)
+    fig = plot_nomogram(nomo, title="Nomogram")
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == [
+        "Points",
+        *nomo.predictors.index,
+        "Total points",
+        "Linear predictor",
+        "Probability",
+    ]
+    assert ax.get_title() == "Nomogram"
+    texts = {t.get_text() for t in ax.texts}
+    assert {"0", "100", "1"} <= texts  # the points ruler and the 0/1 predictor
+    # the strongest predictor's scale spans the whole 0-100 ruler
+    row = ax.get_lines()
+    spans = [ln.get_xdata() for ln in row if ln.get_ydata()[0] == ln.get_ydata()[1] == 1]
+    assert min(spans[0]) == pytest.approx(0.0) and max(spans[0]) <= 100 + 1e-9

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from thyronet._plot_nomogram import plot_nomogram as plot_nomogram  # re-export
+
 
 def plot_fused_pairs(
     fused: np.ndarray,
@@ -284,8 +286,14 @@ def plot_decision_curves(
     thresholds=None,
     title: str | None = None,
     ax=None,
+    n_bootstrap: int = 0,
+    ci: float = 0.95,
+    random_state=None,
 ):
     """Decision curves: net benefit of each model, of treating all and of treating none.
+
+    With ``n_bootstrap > 0`` each model's curve gets its stratified bootstrap
+    band (:func:`thyronet.metrics.decision_curve`), drawn as a shaded area.
 
     Parameters
     ----------
@@ -298,6 +306,12 @@ def plot_decision_curves(
     title : str, optional
         Axes title.
     ax : matplotlib Axes, optional
+    n_bootstrap : int, default=0
+        Bootstrap samples of the band of each model's net benefit (0: no band).
+    ci : float, default=0.95
+        Coverage of the band.
+    random_state : int or None
+        Seed of the bootstrap.
 
     Returns
     -------
@@ -319,9 +333,21 @@ def plot_decision_curves(
     curve = None
     top = 0.0
     for name, prob in models.items():
-        curve = decision_curve(y, prob, thresholds)
-        ax.plot(curve["threshold"], curve["net_benefit"], lw=1.6, label=name)
+        curve = decision_curve(
+            y, prob, thresholds, n_bootstrap=n_bootstrap, ci=ci, random_state=random_state
+        )
+        (line,) = ax.plot(curve["threshold"], curve["net_benefit"], lw=1.6, label=name)
         top = max(top, float(curve["net_benefit"].max()))
+        if "net_benefit_low" in curve:
+            ax.fill_between(
+                curve["threshold"],
+                curve["net_benefit_low"],
+                curve["net_benefit_high"],
+                color=line.get_color(),
+                alpha=0.2,
+                lw=0,
+            )
+            top = max(top, float(curve["net_benefit_high"].max()))
     ax.plot(
         curve["threshold"],
         curve["net_benefit_all"],

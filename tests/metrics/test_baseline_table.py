@@ -89,7 +89,7 @@ def paper_cohort() -> pd.DataFrame:
 
 
 def test_reproduces_the_papers_chi_square_statistics(paper_cohort):
-    table = baseline_table(paper_cohort)
+    table = baseline_table(paper_cohort, exact="never")  # the paper used chi-square throughout
     headers = ["train (n = 265)", "validation (n = 114)", "test (n = 82)"]
     assert list(table.columns) == ["variable", "level", *headers, "statistic", "p_value", "test"]
     assert list(dict.fromkeys(table["variable"])) == list(CLINICAL_COLUMNS)
@@ -157,7 +157,7 @@ def test_any_frame_kinds_order_and_overrides():
             "label": list("abcabcabcabc"),
         }
     )
-    table = baseline_table(frame, groupby="site", categorical=["stage"])
+    table = baseline_table(frame, groupby="site", categorical=["stage"], exact="never")
     assert [c for c in table.columns if "(n =" in c] == ["south (n = 6)", "north (n = 6)"]
     kinds = table[table["level"] == ""].set_index("variable")["test"]
     assert kinds.to_dict() == {
@@ -180,7 +180,7 @@ def test_missing_values_are_counted_and_left_out():
             "sex": ["female", "male", None, "female", "male", "male", "female", "female"],
         }
     )
-    table = baseline_table(frame)
+    table = baseline_table(frame, exact="never")
     assert table.columns[2:4].tolist() == ["train (n = 4)", "test (n = 4)"]
     age = table[table["variable"] == "age"]
     assert age["level"].tolist() == ["", "(missing)"]
@@ -201,7 +201,7 @@ def test_schema_levels_with_no_subjects_are_shown_and_left_out_of_the_test():
             "location": ["Upper", "middle", "upper", "middle", "middle"],
         }
     )
-    table = baseline_table(frame).set_index("level")
+    table = baseline_table(frame, exact="never").set_index("level")
     assert table.index.tolist() == ["", "upper", "middle", "lower", "isthmus"]
     assert table.loc["isthmus", "train (n = 2)"] == "0 (0.0)"
     expected = stats.chi2_contingency([[1, 1], [1, 2]], correction=False).statistic
@@ -238,3 +238,54 @@ def test_bad_input():
     with pytest.raises(TypeError, match="must be a pandas DataFrame"):
         baseline_table(ok.to_numpy())
     assert len(CLINICAL_VARIABLES) == 13
+
+
+def test_sparse_tables_get_exact_tests(paper_cohort):
+    table = baseline_table(paper_cohort)
+    header = table[table["level"] == ""].set_index("variable")
+    for name, (levels, _, _) in PAPER_COUNTS.items():
+        counts = np.array(list(levels.values()))
+        counts = counts[counts.sum(axis=1) > 0]
+        sparse = stats.chi2_contingency(counts).expected_freq.min() < 5
+        row = header.loc[name]
+        if not sparse:  # every expected count >= 5: chi-square as before
+            assert row["test"] == "chi-square"
+            continue
+        assert row["test"] == "Fisher-Freeman-Halton (Monte Carlo)" and np.isnan(row["statistic"])
+        method = stats.MonteCarloMethod(n_resamples=20_000, rng=np.random.default_rng(0))
+        assert row["p_value"] == stats.fisher_exact(counts, method=method).pvalue
+    # echogenicity, vascularity and calcification have an expected count < 5
+    assert (header["test"] == "Fisher-Freeman-Halton (Monte Carlo)").sum() == 3
+
+
+def test_two_by_two_sparse_table_gets_fishers_exact_test():
+    frame = pd.DataFrame(
+        {"arm": ["x"] * 10 + ["y"] * 10, "event": [1] * 6 + [0] * 4 + [1] * 1 + [0] * 9}
+    )
+    table = baseline_table(frame, groupby="arm", categorical=["event"])
+    assert table.loc[0, "test"] == "Fisher's exact" and np.isnan(table.loc[0, "statistic"])
+    expected = stats.fisher_exact([[4, 9], [6, 1]]).pvalue  # levels 0, 1 x arms x, y
+    assert table.loc[0, "p_value"] == pytest.approx(expected, rel=1e-12)
+    chi = baseline_table(frame, groupby="arm", categorical=["event"], exact="never")
+    assert chi.loc[0, "test"] == "chi-square"
+    assert chi.loc[0, "statistic"] == pytest.approx(
+        stats.chi2_contingency([[4, 9], [6, 1]], correction=False).statistic, rel=1e-12
+    )
+
+
+def test_exact_always_and_seeded_monte_carlo():
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame(
+        {"g": rng.choice(["a", "b", "c"], 300), "level": rng.choice(["u", "v", "w"], 300)}
+    )
+    auto = baseline_table(frame, groupby="g")
+    assert auto.loc[0, "test"] == "chi-square"  # large expected counts
+    one = baseline_table(frame, groupby="g", exact="always", n_resamples=2000, random_state=5)
+    two = baseline_table(frame, groupby="g", exact="always", n_resamples=2000, random_state=5)
+    assert one.loc[0, "test"] == "Fisher-Freeman-Halton (Monte Carlo)"
+    assert one.loc[0, "p_value"] == two.loc[0, "p_value"]
+    assert abs(one.loc[0, "p_value"] - auto.loc[0, "p_value"]) < 0.05  # same hypothesis
+    with pytest.raises(ValueError, match="exact must be one of"):
+        baseline_table(frame, groupby="g", exact="yes")
+    with pytest.raises(ValueError, match="n_resamples"):
+        baseline_table(frame, groupby="g", n_resamples=0)

@@ -4,13 +4,16 @@ AUC with DeLong or bootstrap confidence intervals, paired and unpaired DeLong
 tests, calibration (Hosmer-Lemeshow, curve, intercept, slope, Brier score),
 ``rms::val.prob``'s validation indexes (:func:`calibration_summary`),
 ``Hmisc::improveProb``'s NRI and IDI (:func:`reclassification`), R's
-``lowess``, decision curves, threshold metrics with Wilson intervals, model comparison
-tables and the paper's Table 1. See ``docs/statistics.md``.
+``lowess``, decision curves, Harrell's bootstrap optimism correction
+(:func:`bootstrap_validate`), nomograms, threshold metrics with Wilson intervals,
+model comparison tables and the paper's Table 1. See ``docs/statistics.md`` and
+``docs/validation.md``.
 
 Convention everywhere: labels are 0/1 with 1 the positive class, and a
 higher score means more likely positive.
 """
 
+from thyronet.metrics._bootstrap_validate import bootstrap_validate
 from thyronet.metrics._calibration import (
     Calibration,
     CalibrationLine,
@@ -31,6 +34,7 @@ from thyronet.metrics._delong import (
     delong_variance,
 )
 from thyronet.metrics._lowess import lowess
+from thyronet.metrics._nomogram import Nomogram, nomogram
 from thyronet.metrics._reclassification import (
     CategoricalNRI,
     Reclassification,
@@ -50,12 +54,14 @@ __all__ = [
     "DeLongTest",
     "HosmerLemeshow",
     "ModelComparison",
+    "Nomogram",
     "Proportion",
     "Reclassification",
     "UnpairedDeLongTest",
     "YoudenThreshold",
     "baseline_table",
     "binary_summary",
+    "bootstrap_validate",
     "calibration",
     "calibration_intercept_slope",
     "calibration_summary",
@@ -68,6 +74,7 @@ __all__ = [
     "evaluate_cohorts",
     "hosmer_lemeshow",
     "lowess",
+    "nomogram",
     "reclassification",
     "roc_auc_ci",
     "wilson_interval",

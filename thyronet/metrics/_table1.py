@@ -1,4 +1,4 @@
-"""Table 1: characteristics of the cohorts with Kruskal-Wallis and chi-square tests."""
+"""Table 1: characteristics of the cohorts with Kruskal-Wallis, chi-square and exact tests."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from thyronet.metrics._validation import check_positive_int
 from thyronet.schema import (
     CLINICAL_BY_NAME,
     CLINICAL_COLUMNS,
@@ -75,6 +76,35 @@ def _is_continuous(column: pd.Series, name: str, continuous: set, categorical: s
     return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
+EXACT_MODES = ("auto", "never", "always")
+CHI_SQUARE = "chi-square"
+FISHER = "Fisher's exact"
+FREEMAN_HALTON = "Fisher-Freeman-Halton (Monte Carlo)"
+
+
+def _categorical_test(
+    table: np.ndarray, exact: str, n_resamples: int, random_state
+) -> tuple[float, float, str]:
+    """``(statistic, p_value, test name)`` of a level x group table (at least 2 x 2).
+
+    ``exact="auto"``: Pearson's chi-square when every expected count is >= 5,
+    else Fisher's exact test (2 x 2) or the Fisher-Freeman-Halton test (larger).
+    The exact tests have no statistic in the table (NaN). Fisher-Freeman-Halton
+    P is scipy's Monte Carlo estimate over ``n_resamples`` random tables with
+    the observed margins, seeded with ``random_state`` (the same for every
+    variable, so a variable's P does not depend on the others).
+    """
+    chi2 = stats.chi2_contingency(table, correction=False)
+    if exact == "never" or (exact == "auto" and chi2.expected_freq.min() >= 5):
+        return float(chi2.statistic), float(chi2.pvalue), CHI_SQUARE
+    if table.shape == (2, 2):
+        return np.nan, float(stats.fisher_exact(table).pvalue), FISHER
+    method = stats.MonteCarloMethod(
+        n_resamples=n_resamples, rng=np.random.default_rng(random_state)
+    )
+    return np.nan, float(stats.fisher_exact(table, method=method).pvalue), FREEMAN_HALTON
+
+
 def _fmt(value: float, digits: int) -> str:
     return "" if np.isnan(value) else f"{value:.{digits}f}"
 
@@ -87,18 +117,30 @@ def baseline_table(
     continuous: Iterable[str] = (),
     categorical: Iterable[str] = (),
     digits: int = 1,
+    exact: str = "auto",
+    n_resamples: int = 20_000,
+    random_state: int | None = 0,
 ) -> pd.DataFrame:
     """The paper's Table 1: characteristics per group with a test of difference between groups.
 
     Continuous variables are shown as median (Q1–Q3) and compared with the
     Kruskal-Wallis test (``scipy.stats.kruskal``, tie-corrected); categorical
-    ones as n (%) per level, compared with Pearson's chi-square test of the
-    level x group table (``scipy.stats.chi2_contingency`` without Yates'
-    correction, as SPSS reports it; levels and groups with no subjects are
-    left out of the test). Percentages are of the group's non-missing values;
-    missing values are counted in a ``"(missing)"`` row and left out of the
-    statistics. A test that cannot be computed (one group, one level, all
-    values equal) gives NaN.
+    ones as n (%) per level, compared on the level x group table (levels and
+    groups with no subjects are left out of the test) by:
+
+    - Pearson's chi-square test (``scipy.stats.chi2_contingency`` without
+      Yates' correction, as SPSS reports it) when every expected count is at
+      least 5 (Cochran's rule);
+    - otherwise an exact test: Fisher's exact test for a 2 x 2 table
+      (``scipy.stats.fisher_exact``, two-sided), the Fisher-Freeman-Halton test
+      for a larger one (scipy's seeded Monte Carlo P over ``n_resamples``
+      tables with the observed margins; its standard error is at most
+      ``0.5 / sqrt(n_resamples)``, 0.0035 by default). The exact tests leave
+      ``statistic`` empty (NaN); the ``test`` column names the test used.
+
+    Percentages are of the group's non-missing values; missing values are
+    counted in a ``"(missing)"`` row and left out of the statistics. A test
+    that cannot be computed (one group, one level, all values equal) gives NaN.
 
     Variable kinds: the 13 clinical indicators of the cohort schema use their
     schema kind and category order; other columns are continuous when numeric
@@ -120,6 +162,14 @@ def baseline_table(
         Force the kind of these variables.
     digits : int, default=1
         Decimals of medians, quartiles and percentages.
+    exact : {"auto", "never", "always"}, default="auto"
+        ``"auto"``: the rule above; ``"never"``: chi-square for every table (the
+        paper's Table 1, and this function before exact tests were added);
+        ``"always"``: Fisher / Fisher-Freeman-Halton for every table.
+    n_resamples : int, default=20000
+        Monte Carlo tables of the Fisher-Freeman-Halton P.
+    random_state : int or None, default=0
+        Seed of the Monte Carlo P (the same table always gets the same P).
 
     Returns
     -------
@@ -164,6 +214,9 @@ def baseline_table(
         )
     if groupby in variables:
         raise ValueError(f"the groupby column {groupby!r} cannot also be a variable")
+    if exact not in EXACT_MODES:
+        raise ValueError(f"exact must be one of {list(EXACT_MODES)}; got {exact!r}")
+    n_resamples = check_positive_int(n_resamples, "n_resamples")
     continuous, categorical = set(continuous), set(categorical)
     both = continuous & categorical
     if both:
@@ -215,11 +268,12 @@ def baseline_table(
             totals = counts.sum(axis=0)
             table = counts[counts.sum(axis=1) > 0][:, totals > 0]
             if table.shape[0] >= 2 and table.shape[1] >= 2:
-                res = stats.chi2_contingency(table, correction=False)
-                statistic, p_value = float(res.statistic), float(res.pvalue)
+                statistic, p_value, test = _categorical_test(
+                    table, exact, n_resamples, random_state
+                )
             else:
-                statistic = p_value = np.nan
-            row(name, "", [""] * len(groups), statistic, p_value, "chi-square")
+                statistic, p_value, test = np.nan, np.nan, CHI_SQUARE
+            row(name, "", [""] * len(groups), statistic, p_value, test)
             for lvl, lvl_counts in zip(levels, counts, strict=True):
                 cells = [
                     f"{c} ({_fmt(100 * c / t if t else np.nan, digits)})" if t else f"{c}"

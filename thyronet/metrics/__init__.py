@@ -27,6 +27,7 @@ from thyronet.metrics._delong import (
     delong_test_unpaired,
     delong_variance,
 )
+from thyronet.metrics._evaluate import evaluate_predictions
 from thyronet.metrics._roc import AUCInterval, YoudenThreshold, roc_auc_ci, youden_threshold
 from thyronet.metrics._summary import BinarySummary, Proportion, binary_summary, wilson_interval
 from thyronet.metrics._table1 import baseline_table
@@ -53,6 +54,7 @@ __all__ = [
     "delong_test_unpaired",
     "delong_variance",
     "evaluate_cohorts",
+    "evaluate_predictions",
     "hosmer_lemeshow",
     "roc_auc_ci",
     "wilson_interval",

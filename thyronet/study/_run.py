@@ -233,6 +233,10 @@ def _load_or_fit(
 ) -> tuple[Any, str, str | None]:
     """Model ``name``, loaded from ``folder`` when finished there, else built and fitted.
 
+    ``folder`` is ``None`` without an output folder or with ``resume=False``: always fit.
+    A user-given ``override`` replaces the default builder (for ``"combined"`` it may
+    be a callable taking the fitted DL_F model).
+
     Returns the model, ``"loaded"`` or ``"fitted"``, and how it was fitted
     (``"validation"``: its final step chose on the validation cohort; ``"fit"``).
     """

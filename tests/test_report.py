@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import shutil
 import subprocess
 
 import pytest
 from sklearn.compose import make_column_transformer
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from thyronet.datasets import make_ptmc_cohort
+from thyronet.pipelines import make_dl_model
 from thyronet.report import render_report, write_report
 from thyronet.study import MODEL_NAMES, StudyConfig, run_study
+from thyronet.study._figures import _gradcam_figures
 
 
 def _tabular(columns, classifier):
@@ -119,3 +123,20 @@ def test_every_figure_loads_in_headless_chromium(results, tmp_path):
     assert total and loaded, body.group(0)
     assert int(total.group(1)) == len(results.figures)
     assert int(loaded.group(1)) == len(results.figures)
+
+
+def test_a_model_gradcam_cannot_explain_gets_a_note_and_other_errors_propagate(results):
+    cohort = make_ptmc_cohort(n_patients=160, image_size=16, random_state=1)
+    # the custom DL_F is a plain scikit-learn model: no CNN, so no Grad-CAM, and a note
+    copy = dataclasses.replace(results, notes=[], figures={})
+    assert _gradcam_figures(copy, cohort) == {}
+    assert copy.notes == [
+        "No Grad-CAM gallery of Model 3: DL_F: Grad-CAM needs a fitted SkorchCNN or a model "
+        "holding one (a make_dl_model() or make_combined_model() pipeline); got Pipeline."
+    ]
+    # any other failure is not turned into a note: here, a DL_F whose CNN was never fitted
+    unfitted = make_dl_model(image_size=16, backbone="test_resnet")
+    broken = dataclasses.replace(results, notes=[], models={**results.models, "dl_f": unfitted})
+    with pytest.raises(NotFittedError):
+        _gradcam_figures(broken, cohort)
+    assert broken.notes == []

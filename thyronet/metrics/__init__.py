@@ -33,6 +33,7 @@ from thyronet.metrics._delong import (
     delong_test_unpaired,
     delong_variance,
 )
+from thyronet.metrics._evaluate import evaluate_predictions
 from thyronet.metrics._lowess import lowess
 from thyronet.metrics._nomogram import Nomogram, nomogram
 from thyronet.metrics._reclassification import (
@@ -72,6 +73,7 @@ __all__ = [
     "delong_test_unpaired",
     "delong_variance",
     "evaluate_cohorts",
+    "evaluate_predictions",
     "hosmer_lemeshow",
     "lowess",
     "nomogram",

@@ -1,0 +1,118 @@
+"""Fitting the five models: the study's input check, the default builders, one fit.
+
+The defaults are :mod:`thyronet.pipelines`' builders with the configuration's
+settings; a final step that takes ``X_val``/``y_val`` (a
+:class:`thyronet.ClassifierSelector`, a :class:`thyronet.SkorchCNN`) gets the
+validation cohort.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from thyronet.pipelines import make_clinical_model, make_combined_model, make_dl_model
+from thyronet.schema import COHORT_COLUMN, COHORTS, ID_COLUMN, LABEL_COLUMN, validate_cohort
+from thyronet.study._config import StudyConfig, StudyError
+
+
+def _check_cohort(cohort: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(cohort, pd.DataFrame):
+        raise StudyError(
+            f"the cohort must be a pandas DataFrame (or a manifest loaded with "
+            f"thyronet.datasets.load_cohort); got {type(cohort).__name__}"
+        )
+    if COHORT_COLUMN not in cohort.columns:
+        raise StudyError(
+            f"the cohort has no {COHORT_COLUMN!r} column: the study needs each "
+            f"patient's cohort ({', '.join(COHORTS)})"
+        )
+    frame = validate_cohort(cohort)
+    present = set(frame[COHORT_COLUMN])
+    missing = [c for c in ("train", "validation") if c not in present]
+    if missing:
+        raise StudyError(
+            f"the cohort has no {' and no '.join(repr(m) for m in missing)} patients; the study "
+            f"fits on 'train' and chooses classifiers on 'validation' (cohorts found: "
+            f"{sorted(present)})"
+        )
+    for name in COHORTS:
+        labels = frame.loc[frame[COHORT_COLUMN] == name, LABEL_COLUMN]
+        if len(labels) and labels.nunique() < 2:
+            raise StudyError(
+                f"cohort {name!r} has only one class ({LABEL_COLUMN} = {int(labels.iloc[0])} "
+                f"for all {len(labels)} patients); AUCs need both classes"
+            )
+    if ID_COLUMN not in frame.columns:
+        frame[ID_COLUMN] = [f"row{i}" for i in range(len(frame))]
+    return frame
+
+
+def _default_builders(config: StudyConfig) -> dict[str, Callable[..., Any]]:
+    params = config.model_params()
+
+    def tabular(model):
+        return model.set_params(
+            pvalue__alpha=config.pvalue_alpha,
+            pvalue__continuous_test=config.pvalue_test,
+            lasso__method=config.lasso_method,
+            lasso__cv=config.lasso_cv,
+            lasso__selection=config.lasso_selection,
+            lasso__max_features=config.lasso_max_features,
+            classify__candidates=config.classifiers,
+        )
+
+    def combined(dl_f):
+        return tabular(make_combined_model(dl_f, n_components=config.pca_components))
+
+    return {
+        "dl_l": lambda: make_dl_model("longitudinal", **params),
+        "dl_c": lambda: make_dl_model("transverse", **params),
+        "dl_f": lambda: make_dl_model("fused", strategy=config.fusion, **params),
+        "combined": combined,
+        "clinical": lambda: tabular(make_clinical_model()),
+    }
+
+
+def _accepts_validation(estimator) -> bool:
+    try:
+        params = inspect.signature(estimator.fit).parameters
+    except (TypeError, ValueError):
+        return False
+    return "X_val" in params and "y_val" in params
+
+
+def _fit_model(
+    model, X_train, y_train, X_val, y_val, *, use_validation: bool = True
+) -> tuple[Any, str]:
+    """Fit; a final step that takes ``X_val``/``y_val`` gets the validation cohort.
+
+    The steps before it are fitted on the training cohort and transform the
+    validation cohort (what ``Pipeline(transform_input=["X_val"])`` does with
+    metadata routing, without changing global configuration).
+    """
+    if not use_validation:
+        return model.fit(X_train, y_train), "fit"
+    if isinstance(model, Pipeline) and _accepts_validation(model.steps[-1][1]):
+        pre = Pipeline(model.steps[:-1], memory=model.memory)
+        Z_train = pre.fit_transform(X_train, y_train)
+        Z_val = pre.transform(X_val)
+        name, final = model.steps[-1]
+        final.fit(Z_train, y_train, X_val=Z_val, y_val=y_val)
+        model.steps = [*pre.steps, (name, final)]
+        return model, "validation"
+    if _accepts_validation(model):
+        return model.fit(X_train, y_train, X_val=X_val, y_val=y_val), "validation"
+    return model.fit(X_train, y_train), "fit"
+
+
+def _positive_proba(model, X) -> np.ndarray:
+    proba = np.asarray(model.predict_proba(X))
+    classes = list(getattr(model, "classes_", [0, 1]))
+    column = classes.index(1) if 1 in classes else proba.shape[1] - 1
+    return proba[:, column].astype(float)

@@ -1,0 +1,31 @@
+"""Names shared by the study and its report: the five models, their labels, the cohorts.
+
+Nothing here computes; :mod:`thyronet.study._run` fits the models named here and
+:mod:`thyronet.study._report` writes about them.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CALIBRATION_MODELS", "COHORT_LABELS", "MODEL_LABELS", "MODEL_NAMES"]
+
+MODEL_NAMES: tuple[str, ...] = ("dl_l", "dl_c", "dl_f", "combined", "clinical")
+"""The five models, in the paper's numbering (Model 1 ... Model 5)."""
+
+MODEL_LABELS: dict[str, str] = {
+    "dl_l": "Model 1: DL_L",
+    "dl_c": "Model 2: DL_C",
+    "dl_f": "Model 3: DL_F",
+    "combined": "Model 4: Combined",
+    "clinical": "Model 5: Clinical",
+}
+"""Display names of the models in tables, legends and the report."""
+
+COHORT_LABELS: dict[str, str] = {
+    "train": "Training set",
+    "validation": "Validation set",
+    "test": "External test set",
+}
+"""Display names of the cohorts."""
+
+CALIBRATION_MODELS: tuple[str, ...] = ("dl_f", "combined", "clinical")
+"""Models of the calibration and decision-curve figures (the paper's Figure 5)."""

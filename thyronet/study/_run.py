@@ -1,0 +1,401 @@
+"""The paper's five-model study in one call: :func:`run_study`.
+
+Fits (or loads, when resuming) each model, predicts every patient, evaluates,
+draws the figures and writes the outputs and the report. The pieces live beside
+it: :mod:`._fit` (builders, one fit), :mod:`._resume` (saved-model reuse),
+:mod:`._tables`, :mod:`._figures`, :mod:`._report`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from thyronet import __version__
+from thyronet.metrics import baseline_table, evaluate_predictions, youden_threshold
+from thyronet.model_io import load_model, save_model, verify_model
+from thyronet.schema import COHORT_COLUMN, COHORTS, ID_COLUMN, LABEL_COLUMN
+from thyronet.study._config import StudyConfig, StudyError
+from thyronet.study._figures import (
+    _gradcam_figures,
+    _lasso_figures,
+    _performance_figures,
+    _shap_figures,
+)
+from thyronet.study._fit import _check_cohort, _default_builders, _fit_model, _positive_proba
+from thyronet.study._labels import MODEL_LABELS, MODEL_NAMES
+from thyronet.study._progress import _Progress
+from thyronet.study._report import write_report
+from thyronet.study._results import StudyResults
+from thyronet.study._resume import _data_fingerprint, _model_fingerprint, _saved_model
+from thyronet.study._tables import _classifier_table, _feature_details
+
+__all__ = ["run_study"]
+
+
+def run_study(
+    cohort: pd.DataFrame,
+    config: StudyConfig | None = None,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    resume: bool = True,
+    models: Mapping[str, Any] | None = None,
+) -> StudyResults:
+    """Fit, evaluate and explain the paper's five models; write tables, figures and a report.
+
+    Protocol (Li et al. 2026): every model is fitted on the ``train`` cohort; the
+    classifiers of the combined and clinical models are chosen by AUC on the
+    ``validation`` cohort (:class:`thyronet.ClassifierSelector` with ``X_val``);
+    the combined model reuses the fitted DL_F network for its deep features;
+    every model is evaluated on every cohort.
+
+    Parameters
+    ----------
+    cohort : DataFrame
+        A cohort with a ``cohort`` column holding ``train``, ``validation`` and
+        (optionally) ``test`` (:func:`thyronet.datasets.load_cohort`,
+        :func:`thyronet.datasets.make_ptmc_cohort`).
+    config : StudyConfig, optional
+        Default :meth:`StudyConfig.paper`.
+    out_dir : str or path-like, optional
+        Output folder: ``metrics.json``, ``study.json``, ``config.toml``,
+        ``predictions.csv``, ``tables/*.csv``, ``figures/*.png|svg``,
+        ``models/<name>/`` and ``report.html``. Without it nothing is written.
+    resume : bool, default=True
+        Load models already finished in ``out_dir/models/`` (valid metadata and
+        checksum, same configuration and training data) instead of refitting
+        them. A finished model from another configuration or cohort is an error
+        unless ``resume=False``, which refits and replaces every model.
+    models : mapping of str to estimator, optional
+        Replace some of the five default models (keys from :data:`MODEL_NAMES`) by
+        unfitted estimators that take the cohort frame as ``X``. ``"combined"``
+        may map to a callable taking the fitted DL_F model.
+
+    Returns
+    -------
+    StudyResults
+
+    Raises
+    ------
+    StudyError
+        No ``train`` or ``validation`` cohort, a cohort with one class, a bad
+        configuration, or a finished model in ``out_dir`` that does not match.
+
+    Examples
+    --------
+    >>> from sklearn.compose import make_column_transformer
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from thyronet.datasets import make_ptmc_cohort
+    >>> from thyronet.study import StudyConfig, run_study
+    >>> cohort = make_ptmc_cohort(n_patients=120, image_size=16, random_state=0)
+    >>> numeric = lambda: make_pipeline(
+    ...     make_column_transformer(("passthrough", ["age", "size", "aspect_ratio"])),
+    ...     LogisticRegression())
+    >>> results = run_study(cohort, StudyConfig.demo(verbose=0, shap_max_samples=0,
+    ...                                               gradcam_patients=0),
+    ...                     models={m: numeric() for m in ("dl_l", "dl_c", "dl_f", "combined",
+    ...                                                    "clinical")})
+    >>> sorted(results.metrics()) == sorted(["dl_l", "dl_c", "dl_f", "combined", "clinical"])
+    True
+    """
+    config, overrides = _check_arguments(config, models)
+    data = _Cohorts.of(_check_cohort(cohort))
+    progress = _Progress(config.verbose)
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    progress.say(data.summary())
+    fits = _fit_all(data, config, overrides, out, resume, progress)
+    results = _evaluate(data, config, fits, out, progress)
+    _add_figures(results, data.frame, progress)
+    results.timings = progress.timings
+    results.timings["total"] = progress.total()
+    if out is not None:
+        with progress.step("write", f"Writing tables, figures and report.html to {out}"):
+            _write_outputs(results, out)
+            write_report(results, out / "report.html")
+        progress.say(f"finished in {results.timings['total']:.1f} s; open {out / 'report.html'}")
+    return results
+
+
+def _check_arguments(
+    config: StudyConfig | None, models: Mapping[str, Any] | None
+) -> tuple[StudyConfig, dict[str, Any]]:
+    config = StudyConfig.paper() if config is None else config
+    if not isinstance(config, StudyConfig):
+        raise StudyError(f"config must be a StudyConfig; got {type(config).__name__}")
+    overrides = dict(models or {})
+    unknown = sorted(set(overrides) - set(MODEL_NAMES))
+    if unknown:
+        raise StudyError(f"models has unknown key(s) {unknown}; valid: {list(MODEL_NAMES)}")
+    return config, overrides
+
+
+@dataclass
+class _Cohorts:
+    """The checked cohort frame and its training and validation parts."""
+
+    frame: pd.DataFrame
+    train: pd.DataFrame
+    y_train: np.ndarray
+    val: pd.DataFrame
+    y_val: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> _Cohorts:
+        train = frame[frame[COHORT_COLUMN] == "train"]
+        val = frame[frame[COHORT_COLUMN] == "validation"]
+        return cls(
+            frame,
+            train,
+            train[LABEL_COLUMN].to_numpy().astype(int),
+            val,
+            val[LABEL_COLUMN].to_numpy().astype(int),
+        )
+
+    def summary(self) -> str:
+        counts = self.frame.groupby(COHORT_COLUMN)[LABEL_COLUMN].agg(["size", "sum"])
+        return "cohorts: " + ", ".join(
+            f"{c} {int(counts.loc[c, 'size'])} ({int(counts.loc[c, 'sum'])} CLNM)"
+            for c in COHORTS
+            if c in counts.index
+        )
+
+
+@dataclass
+class _Fits:
+    """Each model, whether it was fitted or loaded, its threshold and probabilities."""
+
+    models: dict[str, Any] = field(default_factory=dict)
+    status: dict[str, str] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
+    probabilities: dict[str, np.ndarray] = field(default_factory=dict)
+    routes: dict[str, str] = field(default_factory=dict)
+
+
+def _fit_all(
+    data: _Cohorts,
+    config: StudyConfig,
+    overrides: dict[str, Any],
+    out: Path | None,
+    resume: bool,
+    progress: _Progress,
+) -> _Fits:
+    """Load or fit the five models in order, predict every patient, save what was fitted."""
+    fits = _Fits()
+    data_print = _data_fingerprint(data.frame)
+    dl_f_digest = None
+    in_train = (data.frame[COHORT_COLUMN] == "train").to_numpy()
+    for name in MODEL_NAMES:
+        override = overrides.get(name)
+        fingerprint = _model_fingerprint(name, config, data_print, override, dl_f_digest)
+        folder = out / "models" / name if out is not None else None
+        model, status, route = _load_or_fit(
+            name, fingerprint, folder if resume else None, config, override, fits, data, progress
+        )
+        fits.models[name], fits.status[name] = model, status
+        if route is not None:
+            fits.routes[name] = route
+        with progress.step(
+            f"predict_{name}", f"{MODEL_LABELS[name]}: predicting {len(data.frame)} patients"
+        ):
+            fits.probabilities[name] = _positive_proba(model, data.frame)
+        fits.thresholds[name] = (
+            youden_threshold(data.y_train, fits.probabilities[name][in_train]).threshold
+            if config.threshold == "youden"
+            else float(config.threshold)
+        )
+        if folder is not None and status == "fitted":
+            with progress.step(f"save_{name}", f"{MODEL_LABELS[name]}: saving to {folder}"):
+                _save(name, model, folder, fingerprint, fits.thresholds[name], config, data)
+        if folder is not None and name == "dl_f":
+            dl_f_digest = verify_model(folder)["digest"]
+    return fits
+
+
+def _load_or_fit(
+    name: str,
+    fingerprint: dict[str, Any],
+    folder: Path | None,
+    config: StudyConfig,
+    override: Any,
+    fits: _Fits,
+    data: _Cohorts,
+    progress: _Progress,
+) -> tuple[Any, str, str | None]:
+    """Model ``name``, loaded from ``folder`` when finished there, else built and fitted.
+
+    ``folder`` is ``None`` without an output folder or with ``resume=False``: always fit.
+    A user-given ``override`` replaces the default builder (for ``"combined"`` it may
+    be a callable taking the fitted DL_F model).
+
+    Returns the model, ``"loaded"`` or ``"fitted"``, and how it was fitted
+    (``"validation"``: its final step chose on the validation cohort; ``"fit"``).
+    """
+    if folder is not None:
+        load, why = _saved_model(folder, fingerprint, name)
+        if why is not None:
+            progress.say(why)
+        if load:
+            with progress.step(f"load_{name}", f"{MODEL_LABELS[name]}: loading the finished model"):
+                model, _ = load_model(folder)
+            return model, "loaded", None
+    if override is None:
+        build = _default_builders(config)[name]
+        model = build(fits.models["dl_f"]) if name == "combined" else build()
+    elif name == "combined" and callable(override) and not hasattr(override, "fit"):
+        model = override(fits.models["dl_f"])
+    else:
+        model = override
+    with progress.step(
+        f"fit_{name}",
+        f"{MODEL_LABELS[name]}: fitting on the training cohort ({len(data.train)} patients)",
+    ):
+        model, route = _fit_model(
+            model,
+            data.train,
+            data.y_train,
+            data.val,
+            data.y_val,
+            use_validation=(
+                name in ("combined", "clinical") or config.early_stopping_on == "validation"
+            ),
+        )
+    return model, "fitted", route
+
+
+def _save(
+    name: str,
+    model: Any,
+    folder: Path,
+    fingerprint: dict[str, Any],
+    threshold: float,
+    config: StudyConfig,
+    data: _Cohorts,
+) -> None:
+    save_model(
+        model,
+        folder,
+        name=name,
+        threshold=threshold,
+        metadata={
+            "label": MODEL_LABELS[name],
+            "fingerprint": fingerprint,
+            "threshold_rule": config.threshold,
+            "config": config.to_dict(),
+            "trained_on": {
+                "cohort": "train",
+                "n": len(data.train),
+                "n_positive": int(data.y_train.sum()),
+            },
+        },
+    )
+
+
+def _evaluate(
+    data: _Cohorts, config: StudyConfig, fits: _Fits, out: Path | None, progress: _Progress
+) -> StudyResults:
+    """Every statistic and table of the study (no figures yet)."""
+    frame = data.frame
+    predictions = pd.DataFrame(
+        {
+            ID_COLUMN: frame[ID_COLUMN].to_numpy(),
+            COHORT_COLUMN: frame[COHORT_COLUMN].to_numpy(),
+            LABEL_COLUMN: frame[LABEL_COLUMN].to_numpy().astype(int),
+            **fits.probabilities,
+        },
+        index=frame.index,
+    )
+    with progress.step("evaluate", "Evaluating: AUCs, DeLong tests, calibration"):
+        evaluation = evaluate_predictions(
+            predictions, list(MODEL_NAMES), threshold=config.threshold, hl_groups=config.hl_groups
+        )
+        table1 = baseline_table(frame)
+        classifier_scores = _classifier_table(fits.models)
+        selected, feature_counts = _feature_details(fits.models["combined"])
+    results = StudyResults(
+        config=config,
+        models=fits.models,
+        model_status=fits.status,
+        predictions=predictions,
+        thresholds=fits.thresholds,
+        performance=evaluation["performance"],
+        delong=evaluation["delong"],
+        calibration=evaluation["calibration"],
+        table1=table1,
+        classifier_scores=classifier_scores,
+        selected_features=selected,
+        feature_counts=feature_counts,
+        out_dir=out,
+    )
+    for name in ("combined", "clinical"):
+        if fits.routes.get(name) == "fit":
+            results.notes.append(
+                f"{MODEL_LABELS[name]} does not choose its classifier on the "
+                "validation cohort (its final step takes no X_val)."
+            )
+    return results
+
+
+def _add_figures(results: StudyResults, frame: pd.DataFrame, progress: _Progress) -> None:
+    cfg = results.config
+    with progress.step("figures", "Figures: ROC, calibration, decision curves, LASSO"):
+        results.figures.update(_performance_figures(results))
+        results.figures.update(_lasso_figures(results.models["combined"]))
+    if cfg.gradcam_patients > 0:
+        with progress.step("gradcam", "Grad-CAM gallery of DL_F"):
+            results.figures.update(_gradcam_figures(results, frame))
+    if cfg.shap_max_samples > 0:
+        with progress.step("shap", "SHAP of the combined model"):
+            results.figures.update(_shap_figures(results, frame))
+
+
+def _write_outputs(results: StudyResults, out: Path) -> None:
+    tables = out / "tables"
+    figures = out / "figures"
+    tables.mkdir(parents=True, exist_ok=True)
+    figures.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(
+        json.dumps(results.metrics(), indent=2, allow_nan=False) + "\n"
+    )
+    (out / "config.toml").write_text(results.config.to_toml())
+    study = {
+        "thyronet_version": __version__,
+        "config": results.config.to_dict(),
+        "model_status": results.model_status,
+        "thresholds": results.thresholds,
+        "chosen_classifiers": results.chosen_classifiers,
+        "feature_counts": results.feature_counts,
+        "selected_features": results.selected_features["feature"].tolist(),
+        "timings_s": {k: round(v, 2) for k, v in results.timings.items()},
+        "notes": results.notes,
+    }
+    (out / "study.json").write_text(json.dumps(study, indent=2, default=str) + "\n")
+    results.predictions.to_csv(out / "predictions.csv", index=False)
+    perf = results.performance.reset_index()
+    perf.to_csv(tables / "performance.csv", index=False)
+    auc_wide = results.performance["AUC (95% CI)"].unstack("cohort")
+    auc_wide = auc_wide.reindex(
+        index=[m for m in MODEL_NAMES if m in auc_wide.index], columns=results.cohorts
+    )
+    auc_wide.to_csv(tables / "auc.csv")
+    results.delong.to_csv(tables / "delong.csv", index=False)
+    results.calibration.reset_index().to_csv(tables / "hosmer_lemeshow.csv", index=False)
+    results.table1.to_csv(tables / "table1.csv", index=False)
+    results.selected_features.to_csv(tables / "selected_features.csv", index=False)
+    results.classifier_scores.to_csv(tables / "classifier_selection.csv", index=False)
+    for record in results.figures.values():
+        paths = []
+        for fmt, data in (("png", record.png), ("svg", record.svg)):
+            target = figures / f"{record.name}.{fmt}"
+            target.write_bytes(data)
+            paths.append(target)
+        record.paths = paths

@@ -30,6 +30,7 @@ from thyronet.study._figures import (
     _shap_figures,
 )
 from thyronet.study._fit import _check_cohort, _default_builders, _fit_model, _positive_proba
+from thyronet.study._interrupt import interrupts_stop_the_study
 from thyronet.study._labels import MODEL_LABELS, MODEL_NAMES
 from thyronet.study._progress import _Progress
 from thyronet.study._report import write_report
@@ -113,7 +114,8 @@ def run_study(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
     progress.say(data.summary())
-    fits = _fit_all(data, config, overrides, out, resume, progress)
+    with interrupts_stop_the_study():  # SIGTERM stops training like Ctrl-C; nothing is saved
+        fits = _fit_all(data, config, overrides, out, resume, progress)
     results = _evaluate(data, config, fits, out, progress)
     _add_figures(results, data.frame, progress)
     results.timings = progress.timings

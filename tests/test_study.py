@@ -401,3 +401,36 @@ def test_a_corrupt_test_image_fails_before_training(tmp_path, monkeypatch):
     _no_training(monkeypatch)
     with pytest.raises(StudyError, match=rf"column 'transverse', row {row!r} is corrupt"):
         run_study(cohort, StudyConfig.demo(verbose=0), tmp_path / "out")
+
+
+def test_replaced_images_refuse_to_resume(tmp_path):
+    from PIL import Image
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from thyronet.datasets import load_cohort
+
+    make_ptmc_cohort(n_patients=60, image_size=16, out_dir=tmp_path / "c", random_state=0)
+    cohort = load_cohort(tmp_path / "c" / "manifest.csv")
+
+    def numeric():
+        return make_pipeline(
+            make_column_transformer(("passthrough", ["age", "size", "aspect_ratio"])),
+            LogisticRegression(),
+        )
+
+    def run(**kwargs):
+        models = {m: numeric() for m in ("dl_l", "dl_c", "dl_f", "combined", "clinical")}
+        config = StudyConfig.demo(verbose=0, shap_max_samples=0, gradcam_patients=0)
+        return run_study(cohort, config, tmp_path / "out", models=models, **kwargs)
+
+    run()
+    assert set(run().model_status.values()) == {"loaded"}
+    for path in cohort["longitudinal"]:  # same paths, same sizes, other pixels
+        with Image.open(path) as img:
+            flipped = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        flipped.save(path)
+    with pytest.raises(StudyError, match=r"data differs: use --no-resume .* or a new --out"):
+        run()
+    assert set(run(resume=False).model_status.values()) == {"fitted"}

@@ -222,3 +222,47 @@ def test_study_needs_demo_or_manifest(capsys):
     with pytest.raises(SystemExit):
         main(["study", "--out", "x"])
     assert "one of the arguments --demo --manifest is required" in capsys.readouterr().err
+
+
+def test_bad_fusion_fails_within_seconds_before_training(tmp_path, capsys, monkeypatch):
+    import time
+
+    import thyronet.study._run as run
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a model was fitted before the checks")
+
+    monkeypatch.setattr(run, "_fit_model", fail)
+    make_ptmc_cohort(n_patients=40, image_size=16, out_dir=tmp_path / "c", random_state=0)
+    start = time.perf_counter()
+    code = main(
+        [
+            "study",
+            "--manifest",
+            str(tmp_path / "c" / "manifest.csv"),
+            "--out",
+            str(tmp_path / "o"),
+            "--set",
+            'fusion="nope"',
+            "-q",
+        ]
+    )
+    assert code == 2 and time.perf_counter() - start < 10
+    err = capsys.readouterr().err
+    assert err.startswith("error: config key 'fusion'") and "nope" in err
+    assert len(err.strip().splitlines()) == 1
+    (tmp_path / "f").write_text("x")
+    assert (
+        main(
+            [
+                "study",
+                "--manifest",
+                str(tmp_path / "c" / "manifest.csv"),
+                "--out",
+                str(tmp_path / "f"),
+                "-q",
+            ]
+        )
+        == 2
+    )
+    assert "is a file" in capsys.readouterr().err

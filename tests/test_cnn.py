@@ -561,3 +561,28 @@ def test_pretrained_auto_is_resolved_when_the_net_is_built(monkeypatch):
     monkeypatch.setattr(training, "resolve_pretrained", lambda b, p: asked.append((b, p)) or False)
     tiny(pretrained="auto")._initialize_untrained(2)
     assert asked == [("test_resnet", "auto")]
+
+
+@pytest.mark.parametrize("validated", [False, True])
+def test_an_interrupt_during_training_is_raised_not_swallowed(data, monkeypatch, validated):
+    # skorch's partial_fit catches KeyboardInterrupt and returns a half-trained net
+    from thyronet.cnn import ThyroNet
+
+    X, y = data
+    calls = []
+    original = ThyroNet.train_step_single
+
+    def interrupted_in_epoch_2(self, batch, **fit_params):
+        calls.append(len(self.history))
+        if len(self.history) >= 2:
+            raise KeyboardInterrupt
+        return original(self, batch, **fit_params)
+
+    monkeypatch.setattr(ThyroNet, "train_step_single", interrupted_in_epoch_2)
+    cnn = tiny(max_epochs=3)
+    fit_params = {"X_val": X[:8], "y_val": y[:8]} if validated else {}
+    with pytest.raises(KeyboardInterrupt):
+        cnn.fit(X, y, **fit_params)
+    assert calls and max(calls) == 2
+    with pytest.raises(NotFittedError):
+        cnn.predict_proba(X)

@@ -14,9 +14,11 @@ from sklearn.linear_model import LogisticRegression
 from thyronet import SkorchCNN
 from thyronet.datasets import make_ptmc_cohort
 from thyronet.model_io import (
+    INTEGRITY_KEY,
     MODEL_FILE,
     TRUSTED_TYPES,
     ModelFileError,
+    _info_checksum,
     _sha256,
     load_model,
     save_model,
@@ -64,6 +66,7 @@ def _rewrite_checksums(folder):
     info = json.loads((folder / "model.json").read_text())
     for rel in info["files"]:
         info["files"][rel]["sha256"] = _sha256(folder / rel)
+    info[INTEGRITY_KEY] = _info_checksum(info)
     (folder / "model.json").write_text(json.dumps(info))
 
 
@@ -178,3 +181,47 @@ def test_weights_file_outside_the_checked_files_is_refused(fitted, tmp_path):
     _rewrite_checksums(folder)
     with pytest.raises(ModelFileError, match="not a checked safetensors file"):
         load_model(folder)
+
+
+def test_hand_edited_model_json_is_refused_with_the_threshold_hint(tmp_path):
+    folder = save_model(
+        LogisticRegression().fit([[0], [1]], [0, 1]),
+        tmp_path / "m",
+        threshold=0.4,
+        metadata={"config": {"max_epochs": 3}},
+    )
+    info = json.loads((folder / "model.json").read_text())
+    (folder / "model.json").write_text(json.dumps({**info, "threshold": 0.999}))
+    with pytest.raises(ModelFileError, match=r"changed after saving.*--threshold"):
+        load_model(folder)
+    edited = {**info, "metadata": {"config": {"max_epochs": 30}}}
+    (folder / "model.json").write_text(json.dumps(edited))
+    with pytest.raises(ModelFileError, match="changed after saving"):
+        verify_model(folder)
+    (folder / "model.json").write_text(json.dumps(info, indent=4))  # reformatting is fine
+    assert load_model(folder)[1]["threshold"] == 0.4
+
+
+def test_save_is_atomic_and_replaces_the_old_folder(tmp_path, monkeypatch):
+    import thyronet.model_io as mio
+
+    first = save_model(LogisticRegression().fit([[0], [1]], [0, 1]), tmp_path / "m", threshold=0.3)
+    (first / "stale.txt").write_text("from before")
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mio, "_fsync_tree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_model(LogisticRegression().fit([[0], [1]], [1, 0]), tmp_path / "m", threshold=0.6)
+    # the interrupted save left the old model untouched and no staging folder
+    assert load_model(first)[1]["threshold"] == 0.3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+    monkeypatch.undo()
+    save_model(LogisticRegression().fit([[0], [1]], [1, 0]), tmp_path / "m", threshold=0.6)
+    assert load_model(first)[1]["threshold"] == 0.6
+    assert not (first / "stale.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ModelFileError, match="it is a file"):
+        save_model(LogisticRegression().fit([[0], [1]], [0, 1]), tmp_path / "file")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -346,3 +348,89 @@ def test_resume_refits_a_damaged_model_and_refuses_another_config(
     refit = run_study(cohort, changed, tmp_path, resume=False)
     assert set(refit.model_status.values()) == {"fitted"}
     assert refit.feature_counts["pca_components"] == 6
+
+
+# -- checks before training (issue 15) ----------------------------------------------------
+
+
+def _no_training(monkeypatch):
+    import thyronet.study._run as run
+
+    def fail(*args, **kwargs):
+        raise AssertionError("a model was fitted before the checks")
+
+    monkeypatch.setattr(run, "_fit_model", fail)
+
+
+@pytest.mark.parametrize(
+    "key, value, match",
+    [
+        ("fusion", "nope", "config key 'fusion': .*nope"),
+        ("backbone", "nope", "config key 'backbone': .*nope"),
+        ("classifiers", ["logistic_regression", "nope"], "config key 'classifiers'.*nope"),
+    ],
+)
+def test_unknown_names_fail_before_training(cohort, monkeypatch, key, value, match):
+    _no_training(monkeypatch)
+    with pytest.raises(StudyError, match=match):
+        run_study(cohort, StudyConfig.demo(verbose=0, **{key: value}))
+
+
+def test_unusable_output_folder_fails_before_training(cohort, tmp_path, monkeypatch):
+    _no_training(monkeypatch)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StudyError, match="is a file; give a folder"):
+        run_study(cohort, StudyConfig.demo(verbose=0), tmp_path / "file")
+    with pytest.raises(StudyError, match="is a file"):
+        run_study(cohort, StudyConfig.demo(verbose=0), tmp_path / "file" / "sub")
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        with pytest.raises(StudyError, match="cannot write to output folder"):
+            run_study(cohort, StudyConfig.demo(verbose=0), locked)
+
+
+def test_a_corrupt_test_image_fails_before_training(tmp_path, monkeypatch):
+    from thyronet.datasets import load_cohort, make_ptmc_cohort
+
+    make_ptmc_cohort(n_patients=40, image_size=16, out_dir=tmp_path / "c", random_state=0)
+    cohort = load_cohort(tmp_path / "c" / "manifest.csv")
+    row = cohort.index[cohort["cohort"] == "test"][-1]
+    Path(cohort.loc[row, "transverse"]).write_bytes(b"not an image")
+    _no_training(monkeypatch)
+    with pytest.raises(StudyError, match=rf"column 'transverse', row {row!r} is corrupt"):
+        run_study(cohort, StudyConfig.demo(verbose=0), tmp_path / "out")
+
+
+def test_replaced_images_refuse_to_resume(tmp_path):
+    from PIL import Image
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from thyronet.datasets import load_cohort
+
+    make_ptmc_cohort(n_patients=60, image_size=16, out_dir=tmp_path / "c", random_state=0)
+    cohort = load_cohort(tmp_path / "c" / "manifest.csv")
+
+    def numeric():
+        return make_pipeline(
+            make_column_transformer(("passthrough", ["age", "size", "aspect_ratio"])),
+            LogisticRegression(),
+        )
+
+    def run(**kwargs):
+        models = {m: numeric() for m in ("dl_l", "dl_c", "dl_f", "combined", "clinical")}
+        config = StudyConfig.demo(verbose=0, shap_max_samples=0, gradcam_patients=0)
+        return run_study(cohort, config, tmp_path / "out", models=models, **kwargs)
+
+    run()
+    assert set(run().model_status.values()) == {"loaded"}
+    for path in cohort["longitudinal"]:  # same paths, same sizes, other pixels
+        with Image.open(path) as img:
+            flipped = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        flipped.save(path)
+    with pytest.raises(StudyError, match=r"data differs: use --no-resume .* or a new --out"):
+        run()
+    assert set(run(resume=False).model_status.values()) == {"fitted"}

@@ -96,6 +96,7 @@ def _cmd_study(args) -> int:
     from thyronet.datasets import CohortError, load_cohort, make_ptmc_cohort
     from thyronet.model_io import ModelFileError
     from thyronet.study import StudyConfig, StudyError, run_study
+    from thyronet.study._interrupt import exit_code
 
     out = Path(args.out)
     try:
@@ -133,6 +134,13 @@ def _cmd_study(args) -> int:
         else:
             cohort = load_cohort(args.manifest)
         results = run_study(cohort, config, out, resume=not args.no_resume)
+    except KeyboardInterrupt as interrupt:
+        print(
+            f"interrupted ({interrupt or 'Ctrl-C'}): the model in training was not saved; "
+            "run the same command again to resume from the finished models",
+            file=sys.stderr,
+        )
+        return exit_code(interrupt)
     except (StudyError, CohortError, ModelFileError, ValueError, FileNotFoundError) as err:
         return _error(str(err))
     if not args.quiet:

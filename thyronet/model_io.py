@@ -3,8 +3,9 @@
 A saved model is a folder::
 
     models/combined/
-        model.json                 format, versions, threshold, configuration and the
-                                   SHA-256 of every file below (written last)
+        model.json                 format, versions, threshold, configuration, the
+                                   SHA-256 of every file below and of model.json's own
+                                   content (written last)
         model.skops                the scikit-learn parts (skops.io: no code runs on load)
         weights/0.safetensors      the weights of each fitted SkorchCNN (safetensors)
 
@@ -26,6 +27,7 @@ Weights saved on a GPU load on a CPU-only machine (``device`` falls back to
 from __future__ import annotations
 
 import copy
+import errno
 import hashlib
 import io
 import json
@@ -54,6 +56,8 @@ FORMAT_VERSION = 2
 MODEL_FILE = "model.skops"
 INFO_FILE = "model.json"
 WEIGHTS_DIR = "weights"
+#: The key of ``model.json`` holding the SHA-256 of the rest of ``model.json``.
+INTEGRITY_KEY = "info_sha256"
 _VERSIONED = (
     "numpy",
     "scipy",
@@ -161,6 +165,12 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
+
+
+def _info_checksum(info: dict) -> str:
+    """SHA-256 of ``model.json``'s content without its own checksum (canonical JSON)."""
+    body = {k: v for k, v in info.items() if k != INTEGRITY_KEY}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def _digest(files: dict) -> str:
@@ -353,7 +363,11 @@ def save_model(
     threshold: float | None = None,
     metadata: dict | None = None,
 ) -> Path:
-    """Save a fitted model to the folder ``path`` (created; existing files are replaced).
+    """Save a fitted model to the folder ``path`` (created; an existing one is replaced).
+
+    The files are written to a staging folder next to ``path``, flushed to disk and
+    renamed into place, so an interrupted save never leaves a folder that looks
+    finished (the old model, if any, stays until the new one is complete).
 
     Parameters
     ----------
@@ -386,38 +400,41 @@ def save_model(
     >>> info["threshold"], type(model).__name__
     (0.4, 'LogisticRegression')
     """
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ModelFileError(f"cannot save a model to {folder}: it is a file, not a folder")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # written in a staging folder next to the target, synced, then renamed into place:
+    # an interrupted or killed save never leaves a folder that looks finished
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.saving-", dir=folder.parent))
+    try:
+        _write_folder(model, staging, name or folder.name, threshold, metadata)
+        _fsync_tree(staging)
+        _swap_in(staging, folder)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return folder
+
+
+def _write_folder(
+    model: Any, folder: Path, name: str, threshold: float | None, metadata: dict | None
+) -> None:
+    """Write the model's files and, last, ``model.json`` into the empty ``folder``."""
     import skops.io as sio
 
     from thyronet import __version__
 
-    folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
-    info_path = folder / INFO_FILE
-    if info_path.exists():  # the folder stops looking finished before anything changes
-        info_path.unlink()
-    for old in (folder / "model.joblib", folder / MODEL_FILE):
-        if old.exists():
-            old.unlink()
-    weights_dir = folder / WEIGHTS_DIR
-    if weights_dir.exists():
-        shutil.rmtree(weights_dir)
     weights: list[str] = []
     stripped = _strip(model, folder, weights, {})
-    fd, tmp = tempfile.mkstemp(prefix=".model-", suffix=".skops.tmp", dir=folder)
-    os.close(fd)
-    try:
-        sio.dump(stripped, tmp)
-        os.replace(tmp, folder / MODEL_FILE)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    sio.dump(stripped, folder / MODEL_FILE)
     files = {}
     for rel in (MODEL_FILE, *weights):
         files[rel] = {"sha256": _sha256(folder / rel), "bytes": (folder / rel).stat().st_size}
     info = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "name": name or folder.name,
+        "name": name,
         "estimator": f"{type(model).__module__}.{type(model).__qualname__}",
         "thyronet_version": __version__,
         "versions": _versions(),
@@ -428,10 +445,42 @@ def save_model(
         "digest": _digest(files),
         "metadata": _jsonable(metadata or {}),
     }
-    tmp_info = folder / (INFO_FILE + ".tmp")
-    tmp_info.write_text(json.dumps(info, indent=2, allow_nan=False))
-    os.replace(tmp_info, info_path)
-    return folder
+    info[INTEGRITY_KEY] = _info_checksum(info)
+    (folder / INFO_FILE).write_text(json.dumps(info, indent=2, allow_nan=False))
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Flush every file of ``folder``, and the folders themselves, to the disk."""
+    for item in sorted(folder.rglob("*"), reverse=True):
+        _fsync(item)
+    _fsync(folder)
+
+
+def _fsync(path: Path) -> None:
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) if path.is_dir() else os.O_RDONLY
+    try:
+        fd = os.open(path, flags)
+    except (IsADirectoryError, PermissionError):  # folders cannot be opened on Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError as err:  # some file systems refuse fsync on folders
+        if not path.is_dir() or err.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
+def _swap_in(staging: Path, folder: Path) -> None:
+    """Rename the finished ``staging`` folder to ``folder``, replacing an older one."""
+    old = None
+    if folder.exists():
+        old = folder.parent / f".{folder.name}.replaced-{staging.name.rsplit('-', 1)[-1]}"
+        os.replace(folder, old)
+    os.replace(staging, folder)
+    _fsync(folder.parent)
+    if old is not None:
+        shutil.rmtree(old)
 
 
 def read_model_info(path: str | os.PathLike) -> dict:
@@ -486,6 +535,13 @@ def read_model_info(path: str | os.PathLike) -> dict:
             f"model {str(folder)!r} was saved by thyronet {saved}, which is incompatible with "
             f"the installed thyronet {__version__} (models load only within the same "
             f"major.minor release); refit it, or install thyronet {saved}"
+        )
+    if info.get(INTEGRITY_KEY) != _info_checksum(info):
+        raise ModelFileError(
+            f"{info_path} was changed after saving (its {INTEGRITY_KEY} does not match its "
+            "content: a threshold, configuration or checksum edited by hand); refusing to "
+            "load it. To use another threshold, pass --threshold to `thyronet predict`; to "
+            "change the configuration, refit the model"
         )
     return info
 

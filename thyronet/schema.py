@@ -95,6 +95,16 @@ NUMERIC_COLUMNS = tuple(v.name for v in CLINICAL_VARIABLES if v.kind == "numeric
 CATEGORICAL_COLUMNS = tuple(v.name for v in CLINICAL_VARIABLES if v.kind != "numeric")
 
 
+PLAUSIBLE_RANGES: dict[str, tuple[float, float, bool]] = {
+    "age": (0.0, 120.0, True),
+    "size": (0.0, 100.0, False),
+    "aspect_ratio": (0.0, 20.0, False),
+}
+"""Plausible values of the numeric indicators: ``(low, high, low_included)``; ``high`` is
+included. Values outside are refused by :func:`validate_cohort` (pass ``ranges=`` to
+override; ``None`` for a column turns its check off)."""
+
+
 class CohortError(ValueError):
     """A cohort table that does not follow the schema; the message names the column and rows."""
 
@@ -137,6 +147,11 @@ def parse_roi(value, *, column: str = "roi", row=None) -> tuple[int, int, int, i
         raise CohortError(
             f"ROI box in {where} must be four finite numbers (x0, y0, x1, y1); got {value!r}"
         )
+    if np.all(np.abs(box) <= 1) and np.any(box != 0):
+        raise CohortError(
+            f"ROI box in {where} is {value!r}: it looks like fractions of the image size; "
+            "give pixels (x0, y0, x1, y1)"
+        )
     x0, y0, x1, y1 = (round(b) for b in box)
     if x1 <= x0 or y1 <= y0:
         raise CohortError(
@@ -160,6 +175,7 @@ def validate_cohort(
     clinical: bool = True,
     label: bool = True,
     label_column: str = LABEL_COLUMN,
+    ranges: Mapping[str, tuple[float, float, bool] | None] | None = None,
 ) -> pd.DataFrame:
     """Check a cohort table against the schema and return it, normalised.
 
@@ -179,6 +195,9 @@ def validate_cohort(
         Require the label column with values 0/1.
     label_column : str
         Name of the label column.
+    ranges : mapping, optional
+        Overrides of :data:`PLAUSIBLE_RANGES` (``{"age": (0, 130, True)}``; ``None``
+        turns a column's range check off).
 
     Raises
     ------
@@ -194,8 +213,20 @@ def validate_cohort(
     """
     if not isinstance(frame, pd.DataFrame):
         raise CohortError(f"a cohort must be a pandas DataFrame, got {type(frame).__name__}")
+    duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if duplicated:
+        raise CohortError(f"cohort has duplicated column name(s) {duplicated}; keep one of each")
     out = frame.copy()
     views = tuple(views)
+    if ID_COLUMN in out.columns:
+        ids = out[ID_COLUMN].astype(str)
+        dup = ids.duplicated(keep=False)
+        if dup.any():
+            raise CohortError(
+                f"column {ID_COLUMN!r} must be unique; {sorted(set(ids[dup]))[:5]} appear more "
+                f"than once, in row(s) {_rows(out.index[dup.to_numpy()])} (a patient in two "
+                "cohorts leaks training data into evaluation)"
+            )
     required = list(views)
     if clinical:
         required += list(CLINICAL_COLUMNS)
@@ -221,9 +252,23 @@ def validate_cohort(
                 parse_roi(v, column=roi, row=i) for i, v in zip(out.index, out[roi], strict=True)
             ]
 
+    if len(views) == 2 and all(v in out.columns for v in views):
+        first, second = (out[v] for v in views)
+        same = np.array(
+            [isinstance(a, str) and a == b for a, b in zip(first, second, strict=True)], bool
+        )
+        if same.any():
+            raise CohortError(
+                f"view columns {views[0]!r} and {views[1]!r} name the same image file in "
+                f"row(s) {_rows(out.index[same])}; each view must be its own image"
+            )
+
     if clinical:
+        limits = {**PLAUSIBLE_RANGES, **(ranges or {})}
         for var in CLINICAL_VARIABLES:
             out[var.name] = _validate_clinical(out[var.name], var)
+            if var.kind == "numeric":
+                _check_range(out[var.name], var, limits.get(var.name))
 
     if label:
         out[label_column] = _validate_label(out[label_column], label_column)
@@ -272,6 +317,29 @@ def _validate_clinical(column: pd.Series, var: ClinicalVariable) -> pd.Series:
             f"{_rows(column.index[bad.to_numpy()])}; allowed: {list(var.categories)}"
         )
     return mapped.astype(object)
+
+
+def _check_range(values: pd.Series, var: ClinicalVariable, limits) -> None:
+    infinite = np.isinf(values.to_numpy(dtype=float))
+    if infinite.any():
+        raise CohortError(
+            f"clinical column {var.name!r} ({var.description}) must be finite; row(s) "
+            f"{_rows(values.index[infinite])} hold infinity"
+        )
+    if limits is None:
+        return
+    low, high, low_included = limits
+    above = values > high
+    below = values < low if low_included else values <= low
+    bad = (above | below).to_numpy()
+    if bad.any():
+        interval = f"{'[' if low_included else '('}{low:g}, {high:g}]"
+        raise CohortError(
+            f"clinical column {var.name!r} ({var.description}) is outside its plausible range "
+            f"{interval} in row(s) {_rows(values.index[bad])}: "
+            f"{list(values[bad].unique()[:5])} (thyronet.schema.PLAUSIBLE_RANGES; override "
+            "with validate_cohort(ranges=...))"
+        )
 
 
 def _validate_label(column: pd.Series, name: str) -> pd.Series:

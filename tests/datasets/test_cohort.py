@@ -32,7 +32,8 @@ def _cohort(n=4, arrays=True, tmp_path=None):
         data[f"{view}_roi"] = [(2, 3, 30, 25)] * n
     for var in CLINICAL_VARIABLES:
         if var.kind == "numeric":
-            data[var.name] = rng.uniform(1, 50, n).round(1)
+            high = 3 if var.name == "aspect_ratio" else 50  # within PLAUSIBLE_RANGES
+            data[var.name] = rng.uniform(0.3 if high == 3 else 1, high, n).round(1)
         else:
             data[var.name] = [var.categories[i % len(var.categories)] for i in range(n)]
     data["clnm"] = [i % 2 for i in range(n)]
@@ -150,3 +151,54 @@ def test_unlabelled_cohort_for_prediction(tmp_path):
     frame = _cohort(arrays=False, tmp_path=tmp_path).drop(columns=["clnm"])
     loaded = load_cohort(save_cohort(frame, tmp_path / "new.csv"), label=False)
     assert "clnm" not in loaded.columns
+
+
+# -- cohort rules of issue 15 -------------------------------------------------------------
+
+
+def test_duplicate_patients_and_columns_are_refused():
+    frame = _cohort()
+    frame.loc[3, "patient_id"] = "p0"  # a training patient copied into the test cohort
+    with pytest.raises(CohortError, match=r"'patient_id' must be unique; \['p0'\].*row\(s\) 0, 3"):
+        validate_cohort(frame)
+    frame = _cohort()
+    frame.insert(1, "age", frame["age"], allow_duplicates=True)
+    with pytest.raises(CohortError, match=r"duplicated column name\(s\) \['age'\]"):
+        validate_cohort(frame)
+
+
+@pytest.mark.parametrize(
+    "column, value, match",
+    [
+        ("age", -5.0, r"'age'.*plausible range \[0, 120\] in row\(s\) 1"),
+        ("size", 1e9, r"'size'.*plausible range \(0, 100\] in row\(s\) 1"),
+        ("size", 0.0, r"'size'.*plausible range \(0, 100\]"),
+        ("aspect_ratio", 25.0, r"'aspect_ratio'.*\(0, 20\]"),
+        ("age", "inf", r"'age'.*must be finite; row\(s\) 1"),
+    ],
+)
+def test_numbers_must_be_finite_and_plausible(column, value, match):
+    frame = _cohort()
+    frame[column] = frame[column].astype(object)
+    frame.loc[1, column] = value
+    with pytest.raises(CohortError, match=match):
+        validate_cohort(frame)
+
+
+def test_plausible_ranges_can_be_overridden():
+    frame = _cohort()
+    frame.loc[1, "age"] = 130.0
+    assert validate_cohort(frame, ranges={"age": (0, 150, True)}).loc[1, "age"] == 130.0
+    assert validate_cohort(frame, ranges={"age": None}).loc[1, "age"] == 130.0
+
+
+def test_fractional_roi_and_identical_views_are_refused(tmp_path):
+    frame = _cohort()
+    frame["longitudinal_roi"] = frame["longitudinal_roi"].astype(object)
+    frame.loc[2, "longitudinal_roi"] = "0.2 0.2 0.8 0.8"
+    with pytest.raises(CohortError, match=r"'longitudinal_roi', row 2.*fractions.*give pixels"):
+        validate_cohort(frame)
+    frame = _cohort(arrays=False, tmp_path=tmp_path)
+    frame.loc[1, "transverse"] = frame.loc[1, "longitudinal"]
+    with pytest.raises(CohortError, match=r"same image file in row\(s\) 1"):
+        validate_cohort(frame)

@@ -133,6 +133,28 @@ class ThyroNet(NeuralNetBinaryClassifier):
         self.autocast = autocast
         self.channels_last = channels_last
 
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # skorch's partial_fit swallows KeyboardInterrupt and returns a net that looks
+        # trained; remember the interrupt so that partial_fit raises it again
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt as interrupt:
+            self.__dict__["_thyronet_interrupt"] = interrupt
+            raise
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """skorch's ``partial_fit``, except that an interrupt of training is raised again.
+
+        skorch stops training on :class:`KeyboardInterrupt` and returns as if it had
+        finished; a half-trained net must never pass for a fitted one.
+        """
+        self.__dict__.pop("_thyronet_interrupt", None)
+        super().partial_fit(X, y, classes=classes, **fit_params)
+        interrupt = self.__dict__.pop("_thyronet_interrupt", None)
+        if interrupt is not None:
+            raise interrupt
+        return self
+
     def initialize_module(self):
         super().initialize_module()
         if self.channels_last:

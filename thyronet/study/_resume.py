@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,11 @@ from thyronet.study._config import StudyConfig, StudyError
 
 
 def _data_fingerprint(frame: pd.DataFrame) -> str:
-    """SHA-256 of what the models are fitted on (train and validation rows)."""
+    """SHA-256 of what the models are fitted on (train and validation rows).
+
+    Covers the clinical columns, the labels, each image's path *and bytes*, and the
+    ROI strings: replacing an image file at the same path changes the fingerprint.
+    """
     digest = hashlib.sha256()
     used = frame[frame[COHORT_COLUMN].isin(["train", "validation"])]
     columns = [ID_COLUMN, COHORT_COLUMN, LABEL_COLUMN, *CLINICAL_COLUMNS]
@@ -36,10 +41,31 @@ def _data_fingerprint(frame: pd.DataFrame) -> str:
                 digest.update(np.ascontiguousarray(value).tobytes())
             else:
                 digest.update(str(value).encode())
+                if isinstance(value, (str, os.PathLike)):  # the bytes, not only the path
+                    digest.update(_file_digest(Path(value)).encode())
         roi = f"{view}_roi"
         if roi in used.columns:
             digest.update(str(list(used[roi])).encode())
     return digest.hexdigest()
+
+
+_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes; size and modification time first, to skip re-reading."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return "missing"
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _FILE_DIGESTS:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _FILE_DIGESTS[key] = digest.hexdigest()
+    return _FILE_DIGESTS[key]
 
 
 def _model_fingerprint(
@@ -93,6 +119,12 @@ def _saved_model(folder: Path, fingerprint: dict[str, Any], name: str) -> tuple[
     if isinstance(saved, dict) and saved.get("dl_f") != fingerprint.get("dl_f"):
         if _without_dl_f(saved) == _without_dl_f(fingerprint):
             return False, f"{name}: DL_F was refitted, so its features changed; refitting"
+    if isinstance(saved, dict) and saved.get("data") != fingerprint.get("data"):
+        raise StudyError(
+            f"{folder} holds a finished {name} model fitted on other data (the training or "
+            "validation patients, their images or ROIs changed): data differs: use "
+            "--no-resume (resume=False) or a new --out"
+        )
     raise StudyError(
         f"{folder} holds a finished {name} model fitted with another configuration or "
         f"cohort ({_differences(saved, fingerprint)}); use another output folder, or "

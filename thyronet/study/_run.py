@@ -30,7 +30,9 @@ from thyronet.study._figures import (
     _shap_figures,
 )
 from thyronet.study._fit import _check_cohort, _default_builders, _fit_model, _positive_proba
+from thyronet.study._interrupt import interrupts_stop_the_study
 from thyronet.study._labels import MODEL_LABELS, MODEL_NAMES
+from thyronet.study._preflight import preflight
 from thyronet.study._progress import _Progress
 from thyronet.study._report import write_report
 from thyronet.study._results import StudyResults
@@ -110,10 +112,10 @@ def run_study(
     data = _Cohorts.of(_check_cohort(cohort))
     progress = _Progress(config.verbose)
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+    preflight(data.frame, config, out, say=progress.say)  # fails fast, before any training
     progress.say(data.summary())
-    fits = _fit_all(data, config, overrides, out, resume, progress)
+    with interrupts_stop_the_study():  # SIGTERM stops training like Ctrl-C; nothing is saved
+        fits = _fit_all(data, config, overrides, out, resume, progress)
     results = _evaluate(data, config, fits, out, progress)
     _add_figures(results, data.frame, progress)
     results.timings = progress.timings

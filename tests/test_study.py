@@ -353,8 +353,8 @@ def test_resume_refits_a_damaged_model_and_refuses_another_config(
     counter = FitCounter(monkeypatch)
     again = run_study(cohort, config, tmp_path)
     # DL_F and the clinical model are refitted, and the combined model because it holds
-    # DL_F's network; DL_L and DL_C are loaded
-    assert counter.counts == {"cnn": 1, "classifier": 2}
+    # DL_F's network (with its feature_cv = 2 fold CNNs); DL_L and DL_C are loaded
+    assert counter.counts == {"cnn": 1 + 2, "classifier": 2}
     assert again.model_status == {
         "dl_l": "loaded",
         "dl_c": "loaded",

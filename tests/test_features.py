@@ -261,3 +261,53 @@ def test_compiled_features_match_eager(fitted_cnn, data):
     assert len(compiled._compiled_cache) == 1
     state = pickle.loads(pickle.dumps(compiled)).__dict__
     assert "_compiled_cache" not in state and "cnn_" in state
+
+
+# -- cross-fitting ------------------------------------------------------------------
+
+
+def test_cross_fitted_features_are_out_of_fold(data):
+    X, y = data
+    extractor = DeepFeatureExtractor(tiny_cnn(), cv=3, precision="fp32")
+    oof = extractor.fit_transform(X, y)
+    assert oof.shape == (len(X), extractor.feature_dim_) and oof.dtype == np.float32
+    in_sample = extractor.transform(X)
+    assert not np.allclose(oof, in_sample)
+    # fit alone fine-tunes the same all-rows CNN that serves transform
+    again = DeepFeatureExtractor(tiny_cnn(), cv=3, precision="fp32").fit(X, y)
+    np.testing.assert_allclose(again.transform(X), in_sample, rtol=1e-5, atol=1e-5)
+    # cv=None: fit_transform is fit().transform()
+    plain = DeepFeatureExtractor(tiny_cnn(), precision="fp32")
+    np.testing.assert_allclose(plain.fit_transform(X, y), in_sample, rtol=1e-5, atol=1e-5)
+
+
+def test_cross_fitting_a_frozen_cnn_keeps_it_for_transform(fitted_cnn, data):
+    X, y = data
+    extractor = DeepFeatureExtractor(FrozenEstimator(fitted_cnn), cv=2, precision="fp32")
+    oof = extractor.fit_transform(X, y)
+    assert extractor.cnn_ is fitted_cnn
+    np.testing.assert_allclose(
+        extractor.transform(X), reference_features(fitted_cnn, X), rtol=1e-4, atol=1e-4
+    )
+    assert not np.allclose(oof, extractor.transform(X))
+
+
+def test_cross_fitting_needs_enough_patients_per_class(data):
+    X, y = data
+    y = y.copy()
+    y[:] = 0
+    y[:2] = 1
+    with pytest.raises(ValueError, match="smallest class of the training data has 2"):
+        DeepFeatureExtractor(tiny_cnn(), cv=3).fit_transform(X, y)
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        DeepFeatureExtractor(tiny_cnn(), cv=1).fit_transform(X, data[1])
+
+
+def test_cross_fitting_extractor_clones_and_pickles(data):
+    X, y = data
+    extractor = DeepFeatureExtractor(tiny_cnn(), cv=2, precision="fp32")
+    assert clone(extractor).cv == 2
+    extractor.fit_transform(X, y)
+    again = pickle.loads(pickle.dumps(extractor))
+    np.testing.assert_array_equal(again.transform(X), extractor.transform(X))
+    assert again.cv == 2

@@ -198,3 +198,28 @@ def test_grid_search_without_cache_trains_the_cnn_for_every_candidate(cohort, mo
     counter = _CountingFits(monkeypatch)
     _search(None).fit(cohort, cohort["clnm"])
     assert len(counter.calls) == 6 * 3
+
+
+def test_combined_model_cross_fits_its_deep_features(cohort, tmp_path, monkeypatch):
+    y = cohort["clnm"]
+    model = _fast(make_combined_model(n_components=8, cv=2, **TINY))
+    assert model.get_params()["features__dl__extract__cv"] == 2
+    counter = _CountingFits(monkeypatch)
+    memory = Memory(tmp_path / "cache", verbose=0)
+    cached = _fast(make_combined_model(n_components=8, cv=2, memory=memory, **TINY))
+    cached.fit(cohort, y)
+    assert len(counter.calls) == 1 + 2  # the all-rows CNN and one per fold
+    clone(cached).fit(cohort, y)
+    assert len(counter.calls) == 3  # the cache holds the cross-fitted features
+    assert cached.predict_proba(cohort).shape == (len(cohort), 2)
+
+
+def test_combined_model_cross_fits_around_a_fitted_dl_model(cohort, monkeypatch):
+    y = cohort["clnm"]
+    dl = make_dl_model(**TINY).fit(cohort, y)
+    model = _fast(make_combined_model(dl, n_components=8, cv=2))
+    counter = _CountingFits(monkeypatch)
+    model.fit(cohort, y)
+    assert len(counter.calls) == 2  # fold CNNs only: DL_F's CNN serves prediction
+    extract = model["features"].transformers_[0][1]["extract"]
+    assert extract.cnn_ is dl["cnn"]

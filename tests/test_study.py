@@ -39,6 +39,7 @@ def tiny_config(**overrides) -> StudyConfig:
         shap_max_samples=40,
         verbose=0,
         device="cpu",
+        feature_cv=2,
     )
     return StudyConfig.demo(**{**settings, **overrides})
 
@@ -120,6 +121,30 @@ def test_unknown_config_key_lists_the_valid_ones(tmp_path):
         StudyConfig.from_toml(path)
 
 
+def test_protocol_settings_default_to_honest_and_keep_the_papers():
+    paper, demo = StudyConfig.paper(), StudyConfig.demo()
+    assert (paper.early_stopping_on, paper.early_stopping_fraction, paper.feature_cv) == (
+        "train_split",
+        0.2,
+        5,
+    )
+    assert demo.feature_cv == 3
+    protocol = StudyConfig.paper_protocol()
+    assert (protocol.early_stopping_on, protocol.feature_cv) == ("validation", None)
+    assert paper.model_params()["validation_fraction"] == 0.2
+    with pytest.raises(StudyError, match="'feature_cv' must be"):
+        StudyConfig(feature_cv=1)
+    with pytest.raises(StudyError, match="'early_stopping_fraction' must be"):
+        StudyConfig(early_stopping_fraction=1.0)
+
+
+def test_training_cohort_too_small_for_its_splits_is_refused(cohort):
+    with pytest.raises(StudyError, match="feature_cv = 500 cross-fitting folds need"):
+        run_study(cohort, tiny_config(feature_cv=500))
+    with pytest.raises(StudyError, match=r'early_stopping_on = "train_split" holds out 0\.01'):
+        run_study(cohort, tiny_config(early_stopping_fraction=0.01))
+
+
 # --------------------------------------------------------------------------- cohort checks
 def test_cohort_without_validation_or_with_one_class_is_refused(cohort):
     no_val = cohort[cohort["cohort"] != "validation"]
@@ -164,8 +189,9 @@ def test_evaluate_predictions_matches_direct_computation():
 @pytest.mark.slow
 def test_study_fits_each_model_once_and_evaluates_every_cohort(study, cohort):
     results, _, counts = study
-    # three CNNs (DL_L, DL_C, DL_F); the combined model reuses DL_F's network
-    assert counts == {"cnn": 3, "classifier": 2}
+    # three CNNs (DL_L, DL_C, DL_F); the combined model reuses DL_F's network for
+    # prediction and fine-tunes feature_cv = 2 fold CNNs for its cross-fitted features
+    assert counts == {"cnn": 3 + 2, "classifier": 2}
     assert set(results.models) == set(MODEL_NAMES)
     assert set(results.model_status.values()) == {"fitted"}
     assert results.cohorts == COHORTS
@@ -235,6 +261,8 @@ def test_metrics_json_layout(study):
         assert entry["threshold"] == pytest.approx(results.thresholds[name])
     study_json = json.loads((out / "study.json").read_text())
     assert study_json["chosen_classifiers"] == results.chosen_classifiers
+    assert study_json["cohort_roles"]["test"] == "evaluation only"
+    assert study_json["feature_cv"] == 2 and study_json["early_stopping_on"] == "train_split"
 
 
 @pytest.mark.slow
@@ -327,8 +355,8 @@ def test_resume_refits_a_damaged_model_and_refuses_another_config(
     counter = FitCounter(monkeypatch)
     again = run_study(cohort, config, tmp_path)
     # DL_F and the clinical model are refitted, and the combined model because it holds
-    # DL_F's network; DL_L and DL_C are loaded
-    assert counter.counts == {"cnn": 1, "classifier": 2}
+    # DL_F's network (with its feature_cv = 2 fold CNNs); DL_L and DL_C are loaded
+    assert counter.counts == {"cnn": 1 + 2, "classifier": 2}
     assert again.model_status == {
         "dl_l": "loaded",
         "dl_c": "loaded",

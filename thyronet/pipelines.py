@@ -173,6 +173,17 @@ def _tabular_steps() -> list[tuple[str, Any]]:
     ]
 
 
+def _prefit_extractor(cnn: SkorchCNN, size: int, cv):
+    """The extractor of a fitted CNN: frozen as is, or cross-fitting its settings."""
+    if cv is not None:
+        # fit keeps the frozen CNN (for transform); fit_transform fine-tunes fold clones
+        return DeepFeatureExtractor(FrozenEstimator(cnn), cv=cv)
+    # A prefit extractor's fit only checks the channel count; freezing it keeps
+    # clone() (ColumnTransformer, memory, grid searches) from discarding the CNN.
+    probe = np.zeros((1, cnn.n_features_in_, size, size), dtype=np.float32)
+    return FrozenEstimator(DeepFeatureExtractor(FrozenEstimator(cnn)).fit(probe))
+
+
 def make_dl_model(view: str = "fused", *, memory=None, **params: Any) -> Pipeline:
     """Models 1-3: the CNN on the fused (DL_F) or a single view (DL_L, DL_C).
 
@@ -237,6 +248,7 @@ def make_combined_model(
     dl_model: Pipeline | SkorchCNN | None = None,
     *,
     n_components: int = 64,
+    cv=None,
     memory=None,
     **params: Any,
 ) -> Pipeline:
@@ -271,6 +283,13 @@ def make_combined_model(
     n_components : int, default=64
         PCA components of the deep features (64 in the paper); at most the number
         of training patients.
+    cv : int, cross-validation splitter or None, default=None
+        Cross-fitting of the deep features (``DeepFeatureExtractor(cv=...)``): in
+        ``fit``, PCA and the tabular steps learn from out-of-fold features, each
+        training patient's from a CNN fine-tuned without that patient, so they do
+        not learn the CNN's memorised training labels; the CNN of all training
+        patients (or the given ``dl_model``) still serves prediction. Costs ``cv``
+        extra CNN fits. ``None``: in-sample features (the paper's protocol).
     memory : str, joblib.Memory or None
         Cache of the fitted transformer steps: the feature step (and, inside it,
         the fused images and the fine-tuned CNN) is reused by grid-search candidates
@@ -295,7 +314,7 @@ def make_combined_model(
     if dl_model is None:
         fuser_params, cnn_params = _split_params(params)
         fuser = _fuser("fused", fuser_params)
-        extract = DeepFeatureExtractor(_cnn(cnn_params))
+        extract = DeepFeatureExtractor(_cnn(cnn_params), cv=cv)
     else:
         if isinstance(dl_model, Pipeline):
             if params:
@@ -324,11 +343,7 @@ def make_combined_model(
                 f"got {type(dl_model).__name__}"
             )
         check_is_fitted(cnn, "net_")
-        # A prefit extractor's fit only checks the channel count; freezing it keeps
-        # clone() (ColumnTransformer, memory, grid searches) from discarding the CNN.
-        size = fuser.image_size
-        probe = np.zeros((1, cnn.n_features_in_, size, size), dtype=np.float32)
-        extract = FrozenEstimator(DeepFeatureExtractor(FrozenEstimator(cnn)).fit(probe))
+        extract = _prefit_extractor(cnn, fuser.image_size, cv)
 
     dl = RowIndexPipeline(
         [("fuse", fuser), ("extract", extract), ("compress", PCA(n_components=n_components))],

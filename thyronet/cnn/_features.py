@@ -28,6 +28,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
+from thyronet.cnn._crossfit import check_feature_cv, out_of_fold_features
 from thyronet.cnn._data import ImageBatches, batch_loader, check_images
 from thyronet.cnn._estimator import SkorchCNN
 
@@ -106,6 +107,17 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
         backbone is used as built, i.e. with its pretrained weights (set
         ``cnn=SkorchCNN(pretrained=True)``) and no training; ``y`` is not needed.
         Ignored for a frozen ``cnn``.
+    cv : int, cross-validation splitter or None, default=None
+        Cross-fitting, as in :class:`~sklearn.preprocessing.TargetEncoder`:
+        ``fit_transform(X, y)`` returns out-of-fold features, each row's from a clone
+        of the CNN fine-tuned on the other folds (an int: that many stratified folds,
+        shuffled with the cnn's ``random_state``), while ``fit`` still fine-tunes (or,
+        frozen, keeps) the CNN of all rows, which serves ``transform``. So
+        ``fit_transform(X, y)`` differs from ``fit(X, y).transform(X)``, and a
+        :class:`~sklearn.pipeline.Pipeline` (which calls ``fit_transform`` on its
+        intermediate steps) trains its later steps on out-of-fold features. With a
+        frozen ``cnn`` the fold CNNs are clones of its (unfitted) settings. ``None``:
+        no cross-fitting. Ignored with ``fine_tune=False`` (no labels involved).
     batch_size : int or None, default=64
         Images per inference batch; ``None`` uses the cnn's ``batch_size``.
     precision : {"auto", "fp32", "bf16"}, default="auto"
@@ -161,6 +173,7 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
     _parameter_constraints: ClassVar[dict] = {
         "cnn": [HasMethods(["fit", "predict_proba"]), None],
         "fine_tune": ["boolean"],
+        "cv": ["cv_object", None],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "precision": [StrOptions({"auto", "fp32", "bf16"})],
         "channels_last": ["boolean"],
@@ -173,6 +186,7 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
         cnn: SkorchCNN | FrozenEstimator | None = None,
         *,
         fine_tune: bool = True,
+        cv=None,
         batch_size: int | None = 64,
         precision: str = "auto",
         channels_last: bool = True,
@@ -181,6 +195,7 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
     ) -> None:
         self.cnn = cnn
         self.fine_tune = fine_tune
+        self.cv = cv
         self.batch_size = batch_size
         self.precision = precision
         self.channels_last = channels_last
@@ -235,6 +250,40 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
         self.feature_dim_ = int(self.cnn_.feature_dim_)
         self.precision_ = self._resolve_precision(self.cnn_.device_)
         return self
+
+    def fit_transform(self, X, y=None, **fit_params: Any) -> np.ndarray:
+        """Fit, and return the training rows' features (out-of-fold with ``cv`` set).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_channels, height, width)
+        y : array-like of shape (n_samples,) or None
+        **fit_params
+            Passed to :meth:`SkorchCNN.fit` (``X_val``, ``y_val``), for every fold.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, feature_dim_), float32
+            With ``cv=None`` (or ``fine_tune=False``) the same as
+            ``fit(X, y).transform(X)``; otherwise each row's features come from a
+            CNN fine-tuned without that row.
+
+        Raises
+        ------
+        ValueError
+            ``cv`` with more folds than patients in the smallest class.
+        """
+        if self.cv is None or (not self.fine_tune and not isinstance(self.cnn, FrozenEstimator)):
+            return self.fit(X, y, **fit_params).transform(X)
+        if y is None:
+            raise ValueError("DeepFeatureExtractor with cv set needs y for cross-fitting")
+        frozen = isinstance(self.cnn, FrozenEstimator)
+        base = self.cnn.estimator if frozen else self.cnn
+        base = base if base is not None else SkorchCNN()
+        check_feature_cv(self.cv, y, getattr(base, "random_state", None))
+        X = check_images(X, owner="DeepFeatureExtractor", check_finite=False)
+        self.fit(X, y, **fit_params)
+        return out_of_fold_features(self, base, X, y, fit_params)
 
     def _resolve_precision(self, device: str) -> str:
         if self.precision == "auto":

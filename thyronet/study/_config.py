@@ -62,6 +62,8 @@ _ESTIMATOR_PARAMS: dict[str, tuple[type, str]] = {
 #: Constraints of the keys that no estimator takes as such.
 _STUDY_CONSTRAINTS: dict[str, list] = {
     "early_stopping_on": [StrOptions({"validation", "train_split"})],
+    "early_stopping_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "feature_cv": [Interval(Integral, 2, None, closed="left"), None],
     "pca_components": [Interval(Integral, 1, None, closed="left")],
     "classifiers": [list, tuple, None],
     "threshold": [StrOptions({"youden"}), Interval(Real, 0, 1, closed="neither")],
@@ -87,6 +89,10 @@ def _check_value(key: str, value: Any) -> None:
         # scikit-learn's message, naming the key as the config file spells it
         message = str(err).replace(f"The {key!r} parameter of StudyConfig", name, 1)
         raise StudyError(message) from None
+
+
+#: The settings that make the study follow the paper's protocol exactly.
+PAPER_PROTOCOL: dict[str, Any] = {"early_stopping_on": "validation", "feature_cv": None}
 
 
 @dataclass
@@ -122,10 +128,22 @@ class StudyConfig:
         Train-time augmentation of the CNNs.
     class_weight : {"balanced"} or None, default=None
         ``"balanced"`` weighs CLNM-positive patients by the class ratio in the CNN loss.
-    early_stopping_on : {"validation", "train_split"}, default="validation"
-        Where the CNNs' early stopping watches the AUC: the ``validation`` cohort
-        (the paper's protocol uses it for every model choice; the external test
-        cohort stays untouched) or a stratified 20 % split of the training cohort.
+    early_stopping_on : {"train_split", "validation"}, default="train_split"
+        Where the CNNs' early stopping watches the AUC: a stratified internal split
+        of the training cohort (``early_stopping_fraction`` of it), so that the
+        reported cohorts play no part in training; or ``"validation"``, the tuning
+        cohort (the paper's protocol, which then also uses that cohort for the
+        classifier choice and reports it).
+    early_stopping_fraction : float, default=0.2
+        Fraction of the training cohort held out for early stopping with
+        ``early_stopping_on="train_split"``.
+    feature_cv : int or None, default=5
+        Cross-fitting folds of the combined model's deep features
+        (:class:`thyronet.DeepFeatureExtractor` ``cv``): its PCA, filters, LASSO and
+        classifier learn from out-of-fold features, each training patient's from a
+        CNN fine-tuned without them (``feature_cv`` extra CNN fits); DL_F's CNN
+        serves prediction. ``None``: the in-sample DL_F features (the paper's
+        protocol).
     pca_components : int, default=64
         PCA components of the deep features in the combined model.
     pvalue_alpha : float, default=0.05
@@ -180,7 +198,9 @@ class StudyConfig:
     patience: int = 5
     augment: bool = True
     class_weight: str | None = None
-    early_stopping_on: str = "validation"
+    early_stopping_on: str = "train_split"
+    early_stopping_fraction: float = 0.2
+    feature_cv: int | None = 5
     pca_components: int = 64
     pvalue_alpha: float = 0.05
     pvalue_test: str = "mannwhitneyu"
@@ -235,6 +255,22 @@ class StudyConfig:
         return cls.from_dict(overrides)
 
     @classmethod
+    def paper_protocol(cls, **overrides: Any) -> StudyConfig:
+        """The paper's preset with the paper's protocol, for exact reproduction.
+
+        Early stopping on the validation cohort, in-sample deep features and Youden
+        thresholds of the training predictions (optimistic: see ``docs/study.md``).
+
+        Examples
+        --------
+        >>> from thyronet.study import StudyConfig
+        >>> cfg = StudyConfig.paper_protocol()
+        >>> cfg.early_stopping_on, cfg.feature_cv
+        ('validation', None)
+        """
+        return cls.from_dict({**PAPER_PROTOCOL, **overrides})
+
+    @classmethod
     def demo(cls, **overrides: Any) -> StudyConfig:
         """CPU-friendly preset: the tiny ``test_resnet`` backbone at 96 px, from scratch.
 
@@ -257,6 +293,7 @@ class StudyConfig:
             batch_size=32,
             patience=12,
             class_weight="balanced",
+            feature_cv=3,
             pca_components=16,
             gradcam_patients=4,
             shap_max_samples=200,
@@ -370,6 +407,7 @@ class StudyConfig:
             patience=self.patience,
             augment=self.augment,
             class_weight=self.class_weight,
+            validation_fraction=self.early_stopping_fraction,
             device=self.device,
             random_state=self.random_state,
             verbose=1 if verbose >= 1 else 0,

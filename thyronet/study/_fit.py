@@ -68,7 +68,9 @@ def _default_builders(config: StudyConfig) -> dict[str, Callable[..., Any]]:
         )
 
     def combined(dl_f):
-        return tabular(make_combined_model(dl_f, n_components=config.pca_components))
+        return tabular(
+            make_combined_model(dl_f, n_components=config.pca_components, cv=config.feature_cv)
+        )
 
     return {
         "dl_l": lambda: make_dl_model("longitudinal", **params),
@@ -77,6 +79,27 @@ def _default_builders(config: StudyConfig) -> dict[str, Callable[..., Any]]:
         "combined": combined,
         "clinical": lambda: tabular(make_clinical_model()),
     }
+
+
+def _check_training_splits(config: StudyConfig, y_train: np.ndarray) -> None:
+    """Clear errors for splits of the training cohort it is too small for."""
+    counts = np.bincount(np.asarray(y_train, dtype=int), minlength=2)
+    smallest = int(counts.min())
+    if config.feature_cv is not None and config.feature_cv > smallest:
+        raise StudyError(
+            f"feature_cv = {config.feature_cv} cross-fitting folds need at least "
+            f"{config.feature_cv} patients of each class in the training cohort; its "
+            f"smallest class has {smallest} (use a smaller feature_cv, or None)"
+        )
+    if config.early_stopping_on == "train_split":
+        held_out = np.floor(counts * config.early_stopping_fraction).astype(int)
+        if held_out.min() < 2:
+            raise StudyError(
+                f'early_stopping_on = "train_split" holds out {config.early_stopping_fraction} '
+                f"of the training cohort ({int(counts[0])} without and {int(counts[1])} with "
+                f"CLNM), which leaves fewer than 2 patients of a class to early-stop on; "
+                'raise early_stopping_fraction, or use early_stopping_on = "validation"'
+            )
 
 
 def _accepts_validation(estimator) -> bool:

@@ -29,7 +29,13 @@ from thyronet.study._figures import (
     _performance_figures,
     _shap_figures,
 )
-from thyronet.study._fit import _check_cohort, _default_builders, _fit_model, _positive_proba
+from thyronet.study._fit import (
+    _check_cohort,
+    _check_training_splits,
+    _default_builders,
+    _fit_model,
+    _positive_proba,
+)
 from thyronet.study._interrupt import interrupts_stop_the_study
 from thyronet.study._labels import MODEL_LABELS, MODEL_NAMES
 from thyronet.study._preflight import preflight
@@ -40,6 +46,14 @@ from thyronet.study._resume import _data_fingerprint, _model_fingerprint, _saved
 from thyronet.study._tables import _classifier_table, _feature_details
 
 __all__ = ["run_study"]
+
+#: What each cohort is used for (``study.json``).
+COHORT_ROLES = {
+    "train": "fitting (CNNs, their early-stopping split, PCA, filters, LASSO, classifiers)",
+    "validation": "tuning (classifier choice; threshold; CNN early stopping only with "
+    'early_stopping_on = "validation", the paper\'s protocol)',
+    "test": "evaluation only",
+}
 
 
 def run_study(
@@ -110,6 +124,7 @@ def run_study(
     """
     config, overrides = _check_arguments(config, models)
     data = _Cohorts.of(_check_cohort(cohort))
+    _check_training_splits(config, data.y_train)
     progress = _Progress(config.verbose)
     out = Path(out_dir) if out_dir is not None else None
     preflight(data.frame, config, out, say=progress.say)  # fails fast, before any training
@@ -372,6 +387,9 @@ def _write_outputs(results: StudyResults, out: Path) -> None:
     study = {
         "thyronet_version": __version__,
         "config": results.config.to_dict(),
+        "cohort_roles": COHORT_ROLES,
+        "feature_cv": results.config.feature_cv,
+        "early_stopping_on": results.config.early_stopping_on,
         "model_status": results.model_status,
         "thresholds": results.thresholds,
         "chosen_classifiers": results.chosen_classifiers,

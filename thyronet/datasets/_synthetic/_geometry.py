@@ -100,6 +100,14 @@ def _coarse_parameters(rng, t: dict, g: dict) -> None:
     g["coarse_len"] = rng.uniform(0.35, 0.6, n) * np.minimum(t["d_cc"], t["d_lat"]) / 2
 
 
+_SPIKE_POWER = 4
+_SPIKE_MEAN = 70 / 256  # mean of ((1 + cos) / 2) ** 4 over a period
+_SPIC_GAIN = 1.0  # spiculation 0.55 -> spicule tips 40 % beyond the core ellipse
+_LOB_GAIN = 0.6  # lobulation 0.55 -> lobes and notches +-17 % of the core radius
+MAX_OUTGROWTH = 1 + 0.55 * max(_SPIC_GAIN * (1 - _SPIKE_MEAN), _LOB_GAIN * 0.5)
+"""Largest outline radius / core-ellipse radius (spicule tips)."""
+
+
 def outline_radius(theta, ax, ay, g, view, idx):
     """Radius of the nodule outline (mm) at polar angle ``theta`` (y pointing deeper)."""
     dtype = theta.dtype
@@ -118,12 +126,15 @@ def outline_radius(theta, ax, ay, g, view, idx):
         - harm[..., 1] * 0.5 * (1 + np.cos(3 * theta + phase[..., 1]))
     )
     if view == "longitudinal":
+        # thin spicules radiating from the poles, shallow valleys between them; zero mean
+        # over the angle, so spiculation changes the outline, not the nodule's area
         k, ph, amp = p(g["spic_k"][idx]), p(g["spic_phase"][idx]), p(g["spic"][idx])
-        spike = (0.5 * (1 + np.cos(k * theta + ph))) ** 2
-        m = m * (1 - amp * cos**2 * (1 - spike) * 1.6)
+        spike = (0.5 * (1 + np.cos(k * theta + ph))) ** _SPIKE_POWER
+        m = m * (1 + amp * cos**2 * (spike - _SPIKE_MEAN) * _SPIC_GAIN)
     else:
+        # rounded lobes and notches of equal area on the lateral / postero-lateral surface
         k, ph, amp = p(g["lob_k"][idx]), p(g["lob_phase"][idx]), p(g["lob"][idx])
         lobes = 0.5 * (1 + np.cos(k * theta + ph))
         weight = np.abs(cos) ** 1.2 * (0.75 + 0.25 * sin)
-        m = m * (1 - amp * weight * (1 - lobes) * 1.5)
+        m = m * (1 + amp * weight * (lobes - 0.5) * _LOB_GAIN)
     return r * m

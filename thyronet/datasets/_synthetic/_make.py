@@ -83,18 +83,21 @@ def make_ptmc_cohort(
     seen only in the longitudinal section), ``d_lat`` (lateral, only transverse) and
     ``d_ap`` (antero-posterior, both). Its maximum diameter ``size`` is at most
     10 mm and the aspect ratio is ``d_ap / d_lat``. The outline in each section is
-    the ellipse times a factor <= 1 (so the maximum diameter is kept): a mild random
-    lobulation in both, plus
+    the core ellipse (whose diameters are ``size`` and the truth columns) times a
+    mild random lobulation in both, plus zero-mean outline modulations that change
+    the shape, not the area:
 
-    * longitudinal only: *polar spiculation* -- sharp spicules with deep valleys at
-      the cranial and caudal poles (amplitude ``truth_long_spiculation``, 0-1), and a
-      *cluster of microcalcifications* off the transverse plane, half-way to a pole
-      (``truth_long_calc_cluster`` foci);
-    * transverse only: *lateral lobulation* -- rounded lobes on the lateral and
+    * longitudinal only: *polar spiculation* -- thin spicules radiating from the
+      cranial and caudal poles (up to 40 % beyond the core; amplitude
+      ``truth_long_spiculation``, 0-1), and a *cluster of microcalcifications* off
+      the transverse plane, half-way to a pole (``truth_long_calc_cluster`` foci);
+    * transverse only: *lateral lobulation* -- lobes and notches on the lateral and
       postero-lateral surface (``truth_trans_lobulation``, 0-1), and *medial capsule
-      contact* -- the distance to the lobe's medial (tracheal-side) capsule, drawn at
-      the left of every transverse frame (``truth_trans_medial_gap_mm``;
-      ``truth_trans_medial_contact = exp(-max(gap, 0) / 0.5 mm)``).
+      contact* -- the medial (tracheal-side) capsule, drawn at the left of every
+      transverse frame, flattens a nodule that abuts it
+      (``truth_trans_medial_gap_mm`` < 0); ``truth_trans_medial_contact`` is the
+      share of the nodule's depth lying on the capsule (0 when not touching), so the
+      evidence lies on the nodule's border, inside the tight ROI box.
 
     Shared traits, visible in both sections: the gap to the anterior capsule
     (contact, capsule break, extrathyroidal bulge), nodule echogenicity

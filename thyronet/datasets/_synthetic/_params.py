@@ -69,7 +69,7 @@ _TAILS = {  # (min, 5th percentile) and (95th percentile, max) completing Table 
 }
 
 RISK_COEFFICIENTS: dict[str, float] = {
-    "intercept": -5.5,
+    "intercept": -5.3,
     # clinical (the paper's SHAP findings: younger, male, larger, taller-than-wide)
     "age_per_10y_below_43": 0.35,
     "male": 0.60,
@@ -87,7 +87,7 @@ RISK_COEFFICIENTS: dict[str, float] = {
     "calcification_cluster_per_focus": 0.58,
     # visible only in the transverse section
     "lateral_lobulation": 3.00,
-    "medial_capsule_contact": 2.30,
+    "medial_capsule_contact": 3.00,
 }
 """Coefficients of the true risk model (log-odds scale), see :func:`make_ptmc_cohort`."""
 

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import fft as sfft
 from scipy import ndimage
 
-from thyronet.datasets._synthetic._geometry import outline_radius
+from thyronet.datasets._synthetic._geometry import MAX_OUTGROWTH, outline_radius
 from thyronet.schema import VIEW_COLUMNS
 
 
@@ -62,7 +62,7 @@ def _frame_geometry(view, g, idx, size) -> dict:
     ax, ay = (a[idx] for a in g["axes"][view])
     # nodule centre in mm within the frame
     margin = 0.04 * fov
-    room_x = np.maximum(fov / 2 - ax - margin, 0.0)
+    room_x = np.maximum(fov / 2 - MAX_OUTGROWTH * ax - margin, 0.0)
     cx = fov / 2 + g[f"{view}_offset_x"][idx] * room_x
     cy = g["center_y"][idx]
 

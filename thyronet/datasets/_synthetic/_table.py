@@ -201,8 +201,12 @@ def _traits(truth: dict, u: dict, n: int, rng) -> dict[str, np.ndarray]:
     out["spic"] = 0.55 * ndtr(u["spic"]) ** 2  # longitudinal-only polar spiculation
     out["lob"] = 0.55 * ndtr(u["lob"]) ** 2  # transverse-only lateral lobulation
     out["blur"] = ndtr(u["blur"])
-    out["medial_gap"] = 3.0 * ndtr(-u["med"]) ** 1.5 - 0.25
-    out["medial_contact"] = np.exp(-np.maximum(out["medial_gap"], 0.0) / 0.5)
+    # medial capsule: gap < 0 means the nodule abuts it and is flattened against it;
+    # the contact is the share of the nodule's antero-posterior depth lying on the capsule
+    a_lat = out["d_lat"] / 2
+    out["medial_gap"] = a_lat * (_MEDIAL_SPAN * ndtr(-u["med"]) ** 1.2 - _MEDIAL_DEPTH)
+    flat = np.clip(-out["medial_gap"] / a_lat, 0.0, 1.0)
+    out["medial_contact"] = np.sqrt(1 - (1 - flat) ** 2)
     calc = truth["calcification"]
     has_micro = (calc == 1) | (calc == 3)
     out["has_coarse"] = (calc == 2) | (calc == 3)
@@ -218,6 +222,10 @@ def _traits(truth: dict, u: dict, n: int, rng) -> dict[str, np.ndarray]:
         0.3 + 2.2 * (1 - rank_cap) ** 1.5,
     )
     return out
+
+
+_MEDIAL_SPAN = 1.3  # gap up to 0.95 semi-widths away from the capsule
+_MEDIAL_DEPTH = 0.35  # flattened by up to 35 % of the semi-width (contact up to 0.76)
 
 
 def _risk_logit(t: dict) -> np.ndarray:

@@ -30,6 +30,10 @@ class ImageError(ValueError):
     """An image that cannot be used; the message names the file, row and column."""
 
 
+class ImageWarning(UserWarning):
+    """An image that can be read but is probably not what was meant (e.g. blank)."""
+
+
 def _where(source, row=None, column=None) -> str:
     parts = []
     if isinstance(source, (str, os.PathLike)):

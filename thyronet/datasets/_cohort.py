@@ -65,6 +65,15 @@ def load_cohort(
     12
     """
     path = Path(path)
+    if path.is_dir():
+        inside = sorted(
+            p.name for p in path.iterdir() if p.suffix.lower() in _READERS and p.is_file()
+        )[:3]
+        hint = f" (it holds {', '.join(inside)})" if inside else ""
+        raise CohortError(
+            f"cohort manifest {str(path)!r} is a directory; give the manifest CSV/Parquet "
+            f"file{hint}"
+        )
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise CohortError(f"cohort manifest {str(path)!r} must be .csv or .parquet")

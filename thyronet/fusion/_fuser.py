@@ -253,8 +253,11 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         """
         check_is_fitted(self, "n_channels_")
         strategy = get_fusion(self.strategy)
-        sources = self._sources(X, tuple(self.views))
-        sources = {v: sources[v] for v in self.views_}
+        if isinstance(X, pd.DataFrame):  # a table needs only the views actually read
+            sources = self._sources(X, self.views_)
+        else:
+            sources = self._sources(X, tuple(self.views))
+            sources = {v: sources[v] for v in self.views_}
         n = len(next(iter(sources.values()))[0])
         shape = (n, *self.output_shape_)
         starts = range(0, n, self.batch_size)

@@ -51,3 +51,31 @@ def test_roi_outside_the_image_fails_before_training(tmp_path):
     frame.loc[1, "transverse_roi"] = "10 5 500 35"
     with pytest.raises(StudyError, match=r"1_transverse\.png.*row 1.*outside the image"):
         check_images(frame)
+
+
+def test_cohort_doc_lists_every_rule():
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[1] / "docs" / "cohort.md").read_text()
+    rules = doc[doc.index("## Rules") : doc.index("## Fusion strategies")]
+    for phrase in (
+        "is a directory",
+        "repeats a column name",
+        "duplicated column names",
+        "`patient_id` that appears more than once",
+        "not a number or is infinite",
+        "PLAUSIBLE_RANGES",
+        "looks like fractions of the image",
+        "same image file",
+        "every image of every cohort",
+        "MAX_IMAGE_PIXELS",
+        "ROI box lies inside",
+        "registered",
+        "output folder",
+        "constant after cropping",
+        "requires only the columns its model reads",
+        "partial `.npy`",
+        "THYRONET_DISABLE_PLUGINS",
+    ):
+        assert phrase in rules, phrase
+    assert "THYRONET_MAX_IMAGE_PIXELS" in doc

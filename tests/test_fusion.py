@@ -1,4 +1,6 @@
+import os
 import pickle
+import tempfile
 
 import numpy as np
 import pandas as pd
@@ -178,3 +180,26 @@ def test_importing_fusion_does_not_load_torch():
 
     code = "import sys, thyronet.fusion; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_failed_memmap_fusion_removes_its_partial_file(tmp_path, monkeypatch):
+    (tmp_path / "images").mkdir()
+    frame = _frame_with_files(tmp_path / "images", n=5)
+    (tmp_path / "images" / "3_transverse.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    out = tmp_path / "fused"
+    fuser = DualChannelFuser(image_size=8, output="memmap", memmap_dir=out, batch_size=2)
+    with pytest.raises(ImageError, match=r"3_transverse\.png.*row 3.*corrupt"):
+        fuser.fit_transform(frame)
+    assert out.is_dir() and list(out.iterdir()) == []
+    # Without memmap_dir the temporary folder made for the file goes too.
+    made = []
+    real_mkdtemp = tempfile.mkdtemp
+
+    def mkdtemp(**kwargs):
+        made.append(real_mkdtemp(dir=tmp_path, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
+    with pytest.raises(ImageError, match="corrupt"):
+        DualChannelFuser(image_size=8, output="memmap", batch_size=2).fit_transform(frame)
+    assert len(made) == 1 and not os.path.exists(made[0])

@@ -130,3 +130,38 @@ def test_corrupt_dicom_is_an_image_error(tmp_path):
     path.write_bytes(b"not a dicom file at all")
     with pytest.raises(ImageError, match="not a readable DICOM"):
         read_image(path)
+
+
+def test_oversized_image_is_an_image_error_naming_file_and_row(tmp_path, monkeypatch):
+    import thyronet.imaging as imaging
+
+    path = tmp_path / "big.png"
+    Image.fromarray(np.zeros((40, 50), np.uint8)).save(path)
+    with pytest.raises(ImageError, match=r"big\.png.*row 3.*= 2,000 pixels.*limit of 1,999"):
+        read_image(path, row=3, column="longitudinal", max_pixels=1999)
+    assert read_image(path, max_pixels=2000).shape == (40, 50)
+    monkeypatch.setenv("THYRONET_MAX_IMAGE_PIXELS", "1000")
+    with pytest.raises(ImageError, match=r"too large.*THYRONET_MAX_IMAGE_PIXELS"):
+        read_image(path)
+    monkeypatch.setenv("THYRONET_MAX_IMAGE_PIXELS", "lots")
+    with pytest.raises(ValueError, match="THYRONET_MAX_IMAGE_PIXELS='lots'"):
+        read_image(path)
+    monkeypatch.delenv("THYRONET_MAX_IMAGE_PIXELS")
+    monkeypatch.setattr(imaging, "MAX_IMAGE_PIXELS", 100)
+    with pytest.raises(ImageError, match="too large"):
+        read_image(path)
+
+
+def test_pillow_decompression_bomb_becomes_image_error(tmp_path, monkeypatch):
+    import warnings
+
+    path = tmp_path / "bomb.png"
+    Image.fromarray(np.zeros((40, 50), np.uint8)).save(path)
+    # Pillow's own limit below the image: its warning is not shown, its error is ours.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1500)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_image(path).shape == (40, 50)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)
+    with pytest.raises(ImageError, match=r"bomb\.png.*row 'p1'.*too large for Pillow"):
+        read_image(path, row="p1")

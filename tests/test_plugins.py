@@ -3,6 +3,7 @@
 import importlib
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pluggy
@@ -396,3 +397,18 @@ def test_installed_distributions_do_not_leak_into_thyronets_tests():
         "thyronet._builtins.backbones",
         "thyronet._builtins.classifiers",
     }
+
+
+def test_disable_env_with_an_unknown_name_warns_listing_known_names(tmp_path, monkeypatch):
+    # An installed entry point that this test run does not load is known, not unknown.
+    _install_plugin(tmp_path, monkeypatch, "thyronet_difference", GOOD)
+    monkeypatch.setenv(DISABLE_ENV, "thyronet_difference,thyronet._builtins.backbones")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        get_plugin_manager()
+    monkeypatch.setenv(DISABLE_ENV, "fusions, thyronet_difference")
+    with pytest.warns(PluginWarning, match=r"unknown plugin\(s\) 'fusions'.*known plugins:") as rec:
+        pm = get_plugin_manager()
+    message = str(rec[0].message)
+    assert "thyronet._builtins.fusions" in message and "thyronet_difference" in message
+    assert "stack" in build_registry("fusions", pm)

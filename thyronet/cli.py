@@ -150,6 +150,37 @@ def _cmd_study(args) -> int:
     return 0
 
 
+def _model_inputs(model) -> dict:
+    """``load_cohort`` arguments that require only the columns a fitted model reads.
+
+    The views its fusers read (``load_cohort`` keeps their ROI columns when present)
+    and, when it encodes clinical indicators, those; a model of another make gets
+    the full checks.
+    """
+    from thyronet._walk import walk_fitted
+    from thyronet.clinical import ClinicalEncoder
+    from thyronet.fusion import DualChannelFuser
+    from thyronet.schema import CLINICAL_COLUMNS
+
+    views: dict[str, None] = {}
+    clinical: tuple[str, ...] = ()
+    found = False
+    for _, step in walk_fitted(model):
+        if isinstance(step, DualChannelFuser) and hasattr(step, "views_"):
+            views.update(dict.fromkeys(step.views_))
+            found = True
+        elif isinstance(step, ClinicalEncoder):
+            clinical = tuple(CLINICAL_COLUMNS)
+            found = True
+    if not found:
+        return {}
+    return {
+        "views": tuple(views),
+        "clinical": clinical,
+        "columns": [*views, *clinical],
+    }
+
+
 def _cmd_predict(args) -> int:
     import numpy as np
     import pandas as pd
@@ -168,7 +199,7 @@ def _cmd_predict(args) -> int:
         threshold = args.threshold if args.threshold is not None else info.get("threshold")
         if threshold is None:
             return _error(f"model {args.model} stores no threshold; pass --threshold")
-        cohort = load_cohort(args.manifest, label=False)
+        cohort = load_cohort(args.manifest, label=False, **_model_inputs(model))
         proba = np.asarray(model.predict_proba(cohort))
         classes = list(getattr(model, "classes_", [0, 1]))
         prob = proba[:, classes.index(1) if 1 in classes else -1]

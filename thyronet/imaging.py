@@ -7,6 +7,7 @@ the ``dicom`` extra) or in-memory 2-D arrays. Every function returns float32.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +15,23 @@ import numpy as np
 DICOM_SUFFIXES = (".dcm", ".dicom")
 NORMALIZATIONS = ("minmax", "percentile", "zscore", "none")
 
+#: Largest image (width x height, in pixels) :func:`read_image` decodes: Pillow's own
+#: refusal threshold (twice ``PIL.Image.MAX_IMAGE_PIXELS``), about 179 million pixels.
+#: The environment variable ``THYRONET_MAX_IMAGE_PIXELS`` overrides it; so does the
+#: ``max_pixels`` argument of :func:`read_image`.
+MAX_IMAGE_PIXELS = 2 * 89_478_485
+MAX_PIXELS_ENV = "THYRONET_MAX_IMAGE_PIXELS"
+
 # ITU-R BT.601 luma weights, as Pillow's "L" conversion uses.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 class ImageError(ValueError):
     """An image that cannot be used; the message names the file, row and column."""
+
+
+class ImageWarning(UserWarning):
+    """An image that can be read but is probably not what was meant (e.g. blank)."""
 
 
 def _where(source, row=None, column=None) -> str:
@@ -35,7 +47,36 @@ def _where(source, row=None, column=None) -> str:
     return ", ".join(parts)
 
 
-def read_image(source, *, row=None, column=None) -> np.ndarray:
+def max_image_pixels() -> int:
+    """The pixel limit in force: ``$THYRONET_MAX_IMAGE_PIXELS``, else :data:`MAX_IMAGE_PIXELS`.
+
+    Raises
+    ------
+    ValueError
+        The environment variable is set but is not a positive integer.
+    """
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not raw:
+        return int(MAX_IMAGE_PIXELS)
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ValueError(f"{MAX_PIXELS_ENV}={raw!r} must be a positive whole number of pixels")
+    return value
+
+
+def _check_pixels(width: int, height: int, limit: int, where: str) -> None:
+    if int(width) * int(height) > limit:
+        raise ImageError(
+            f"{where} is too large: {width} x {height} = {int(width) * int(height):,} pixels, "
+            f"more than the limit of {limit:,} (raise it with {MAX_PIXELS_ENV} or "
+            "thyronet.imaging.MAX_IMAGE_PIXELS if the file is trusted)"
+        )
+
+
+def read_image(source, *, row=None, column=None, max_pixels: int | None = None) -> np.ndarray:
     """Load one view as a 2-D float32 grayscale image.
 
     Integer images are scaled to [0, 1] by their type's maximum; RGB(A) frames
@@ -47,6 +88,9 @@ def read_image(source, *, row=None, column=None) -> np.ndarray:
         An image file or a 2-D (or ``(H, W, 3|4)`` colour) array.
     row, column : optional
         Where the image comes from, for error messages.
+    max_pixels : int, optional
+        Largest width x height decoded from a file (a guard against decompression
+        bombs); default :func:`max_image_pixels`.
 
     Returns
     -------
@@ -55,7 +99,8 @@ def read_image(source, *, row=None, column=None) -> np.ndarray:
     Raises
     ------
     ImageError
-        Missing, unreadable or corrupt file, or an image that is not 2-D.
+        Missing, unreadable or corrupt file, an image with more than ``max_pixels``
+        pixels, or an image that is not 2-D.
 
     Examples
     --------
@@ -69,10 +114,11 @@ def read_image(source, *, row=None, column=None) -> np.ndarray:
         path = Path(source)
         if not path.is_file():
             raise ImageError(f"{where} does not exist")
+        limit = max_image_pixels() if max_pixels is None else int(max_pixels)
         if path.suffix.lower() in DICOM_SUFFIXES:
-            array = _read_dicom(path, where)
+            array = _read_dicom(path, where, limit)
         else:
-            array = _read_pillow(path, where)
+            array = _read_pillow(path, where, limit)
     elif isinstance(source, np.ndarray):
         array = source
     else:
@@ -82,11 +128,17 @@ def read_image(source, *, row=None, column=None) -> np.ndarray:
     return _to_gray_float(array, where)
 
 
-def _read_pillow(path: Path, where: str) -> np.ndarray:
+def _read_pillow(path: Path, where: str, limit: int) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
+        # Pillow's DecompressionBombWarning is replaced by the check against ``limit``
+        # below, which runs on the header before any pixel is decoded.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            _check_pixels(*img.size, limit, where)
             img.load()
             if getattr(img, "n_frames", 1) > 1:
                 raise ImageError(f"{where} has {img.n_frames} frames; expected one 2-D image")
@@ -95,11 +147,16 @@ def _read_pillow(path: Path, where: str) -> np.ndarray:
             return np.asarray(img)
     except ImageError:
         raise
+    except Image.DecompressionBombError as exc:
+        raise ImageError(
+            f"{where} is too large for Pillow: {exc} (raise PIL.Image.MAX_IMAGE_PIXELS as well "
+            f"as {MAX_PIXELS_ENV} if the file is trusted)"
+        ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageError(f"{where} is corrupt or not an image: {exc}") from exc
 
 
-def _read_dicom(path: Path, where: str) -> np.ndarray:
+def _read_dicom(path: Path, where: str, limit: int) -> np.ndarray:
     try:
         import pydicom
         import pydicom.errors
@@ -109,6 +166,9 @@ def _read_dicom(path: Path, where: str) -> np.ndarray:
         ) from exc
     try:
         ds = pydicom.dcmread(path)
+        rows, columns = getattr(ds, "Rows", None), getattr(ds, "Columns", None)
+        if isinstance(rows, int) and isinstance(columns, int):
+            _check_pixels(columns, rows, limit, where)
         array = ds.pixel_array
     # not DICOM / truncated / no or bad pixel data (AttributeError, KeyError, ValueError) /
     # no pixel handler or unsupported transfer syntax (RuntimeError, NotImplementedError)

@@ -5,7 +5,8 @@ same pluggy manager as third-party plugins (entry-point group ``thyronet``).
 
 - :func:`get_plugin_manager` is a factory: each call returns a fresh manager.
 - ``THYRONET_DISABLE_PLUGINS=name1,name2`` blocks plugins by name (entry-point
-  name for third parties, module name for built-ins).
+  name for third parties, module name for built-ins); a name that is neither
+  gives a :class:`PluginWarning` listing the known names.
 - A plugin that fails to import, implements a hook no specification matches,
   raises in its hook, registers an entry of the wrong type or a name already
   taken produces a :class:`PluginWarning` naming it; the rest keeps working.
@@ -110,6 +111,25 @@ def disabled_plugins() -> set[str]:
     return {name.strip() for name in raw.split(",") if name.strip()}
 
 
+def _warn_unknown_disabled(disabled: set[str]) -> None:
+    """Warn about names in ``THYRONET_DISABLE_PLUGINS`` that name no plugin.
+
+    Known names are the built-in modules and every installed entry point of the
+    ``thyronet`` group, loaded or not (so a plugin left out of a test run is not
+    reported as unknown).
+    """
+    installed = {ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    known = set(BUILTIN_PLUGINS) | installed
+    unknown = sorted(disabled - known)
+    if unknown:
+        warnings.warn(
+            f"{DISABLE_ENV} names unknown plugin(s) {', '.join(map(repr, unknown))}, "
+            f"which block nothing; known plugins: {', '.join(sorted(known))}",
+            PluginWarning,
+            stacklevel=3,
+        )
+
+
 def get_plugin_manager(
     *, load_entrypoints: bool | Iterable[str] | None = None, builtins: bool = True
 ) -> pluggy.PluginManager:
@@ -138,8 +158,11 @@ def get_plugin_manager(
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
-    for name in disabled_plugins():
+    disabled = disabled_plugins()
+    for name in disabled:
         pm.set_blocked(name)
+    if disabled:
+        _warn_unknown_disabled(disabled)
     if builtins:
         for module_name in BUILTIN_PLUGINS:
             if pm.is_blocked(module_name):

@@ -172,7 +172,7 @@ def validate_cohort(
     frame: pd.DataFrame,
     *,
     views: Iterable[str] = VIEW_COLUMNS,
-    clinical: bool = True,
+    clinical: bool | Iterable[str] = True,
     label: bool = True,
     label_column: str = LABEL_COLUMN,
     ranges: Mapping[str, tuple[float, float, bool] | None] | None = None,
@@ -189,8 +189,9 @@ def validate_cohort(
         The cohort.
     views : iterable of str
         View columns that must be present and non-missing.
-    clinical : bool
-        Require the 13 clinical indicators.
+    clinical : bool or iterable of str
+        Require the 13 clinical indicators (``True``), none (``False``) or only
+        those named (e.g. the ones a fitted model uses).
     label : bool
         Require the label column with values 0/1.
     label_column : str
@@ -227,9 +228,9 @@ def validate_cohort(
                 f"than once, in row(s) {_rows(out.index[dup.to_numpy()])} (a patient in two "
                 "cohorts leaks training data into evaluation)"
             )
+    checked = _clinical_variables(clinical)
     required = list(views)
-    if clinical:
-        required += list(CLINICAL_COLUMNS)
+    required += [var.name for var in checked]
     if label:
         required.append(label_column)
     missing = [c for c in required if c not in out.columns]
@@ -263,9 +264,9 @@ def validate_cohort(
                 f"row(s) {_rows(out.index[same])}; each view must be its own image"
             )
 
-    if clinical:
+    if checked:
         limits = {**PLAUSIBLE_RANGES, **(ranges or {})}
-        for var in CLINICAL_VARIABLES:
+        for var in checked:
             out[var.name] = _validate_clinical(out[var.name], var)
             if var.kind == "numeric":
                 _check_range(out[var.name], var, limits.get(var.name))
@@ -284,6 +285,20 @@ def validate_cohort(
             )
         out[COHORT_COLUMN] = values.astype(object)
     return out
+
+
+def _clinical_variables(clinical: bool | Iterable[str]) -> list[ClinicalVariable]:
+    if isinstance(clinical, (bool, np.bool_)):
+        return list(CLINICAL_VARIABLES) if clinical else []
+    if isinstance(clinical, str):
+        raise TypeError(f"clinical takes a bool or column names, not the string {clinical!r}")
+    names = list(clinical)
+    unknown = [n for n in names if n not in CLINICAL_COLUMNS]
+    if unknown:
+        raise ValueError(
+            f"unknown clinical indicator(s) {unknown}; the indicators are {list(CLINICAL_COLUMNS)}"
+        )
+    return [var for var in CLINICAL_VARIABLES if var.name in names]
 
 
 def is_missing(value) -> bool:

@@ -202,3 +202,14 @@ def test_fractional_roi_and_identical_views_are_refused(tmp_path):
     frame.loc[1, "transverse"] = frame.loc[1, "longitudinal"]
     with pytest.raises(CohortError, match=r"same image file in row\(s\) 1"):
         validate_cohort(frame)
+
+
+def test_a_directory_given_as_the_manifest_has_its_own_message(tmp_path):
+    with pytest.raises(CohortError, match=r"is a directory; give the manifest CSV/Parquet file$"):
+        load_cohort(tmp_path)
+    (tmp_path / "study.csv").mkdir()
+    with pytest.raises(CohortError, match=r"study\.csv' is a directory; give"):
+        load_cohort(tmp_path / "study.csv")
+    save_cohort(_cohort(arrays=False, tmp_path=tmp_path), tmp_path / "manifest.csv")
+    with pytest.raises(CohortError, match=r"is a directory; .* \(it holds manifest\.csv\)$"):
+        load_cohort(tmp_path)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from thyronet.datasets._io import safe_name, write_png
 from thyronet.schema import (
+    ID_COLUMN,
     LABEL_COLUMN,
     VIEW_COLUMNS,
     CohortError,
@@ -26,10 +27,11 @@ def load_cohort(
     path: str | os.PathLike,
     *,
     views: Iterable[str] = VIEW_COLUMNS,
-    clinical: bool = True,
+    clinical: bool | Iterable[str] = True,
     label: bool = True,
     label_column: str = LABEL_COLUMN,
     check_files: bool = True,
+    columns: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Read a cohort manifest (CSV or Parquet) and validate it.
 
@@ -43,12 +45,18 @@ def load_cohort(
     views : iterable of str
         View columns holding image paths.
     clinical, label : bool
-        Require the 13 clinical indicators / the 0/1 label (``False`` for new
+        Require the 13 clinical indicators (or, for ``clinical``, only those named)
+        / the 0/1 label (``False`` for new
         patients to predict).
     label_column : str
         Name of the label column.
     check_files : bool
         Check that every image file exists (cheap; images are read later, lazily).
+    columns : iterable of str, optional
+        Keep only these columns (with ``patient_id`` and the ROI columns of the
+        views kept, when present) before validating: the rest of the manifest is
+        ignored, whatever it holds. Columns named here that the manifest lacks are
+        an error naming them.
 
     Returns
     -------
@@ -65,6 +73,15 @@ def load_cohort(
     12
     """
     path = Path(path)
+    if path.is_dir():
+        inside = sorted(
+            p.name for p in path.iterdir() if p.suffix.lower() in _READERS and p.is_file()
+        )[:3]
+        hint = f" (it holds {', '.join(inside)})" if inside else ""
+        raise CohortError(
+            f"cohort manifest {str(path)!r} is a directory; give the manifest CSV/Parquet "
+            f"file{hint}"
+        )
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise CohortError(f"cohort manifest {str(path)!r} must be .csv or .parquet")
@@ -75,7 +92,11 @@ def load_cohort(
         frame = reader(path, **kwargs)
     except (OSError, ValueError) as exc:  # pandas parser errors and pyarrow's are ValueErrors
         raise CohortError(f"cannot read cohort manifest {str(path)!r}: {exc}") from exc
+    if reader is pd.read_csv:
+        _check_csv_header(path)
     views = tuple(views)
+    if columns is not None:
+        frame = _keep_columns(frame, list(columns), views, path)
     base = path.resolve().parent
     for view in views:
         if view not in frame.columns:
@@ -91,6 +112,35 @@ def load_cohort(
     return validate_cohort(
         frame, views=views, clinical=clinical, label=label, label_column=label_column
     )
+
+
+def _check_csv_header(path: Path) -> None:
+    """Refuse repeated column names, which pandas would silently rename (``age.1``)."""
+    try:
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0]
+    except (OSError, ValueError, IndexError) as exc:
+        raise CohortError(f"cannot read cohort manifest {str(path)!r}: {exc}") from exc
+    names = [str(n).strip() for n in header]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise CohortError(
+            f"cohort manifest {str(path)!r} has duplicated column name(s) {repeated}; "
+            "keep one of each"
+        )
+
+
+def _keep_columns(
+    frame: pd.DataFrame, columns: list[str], views: tuple[str, ...], path: Path
+) -> pd.DataFrame:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise CohortError(
+            f"cohort manifest {str(path)!r} lacks column(s) {missing}; it has "
+            f"{list(map(str, frame.columns))}"
+        )
+    rois = [roi_column(v) for v in views if v in columns]
+    keep = [ID_COLUMN, *columns, *rois]
+    return frame.loc[:, [c for c in dict.fromkeys(keep) if c in frame.columns]]
 
 
 def _resolve(value, base: Path):

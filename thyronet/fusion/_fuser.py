@@ -7,6 +7,7 @@ the views with a registered :class:`~thyronet.fusion.FusionStrategy`.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Sequence
@@ -54,7 +55,8 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
     output : {"array", "memmap"}, default="array"
         ``"memmap"`` writes the result batch by batch to a new ``.npy`` file in
         ``memmap_dir`` and returns it opened read-only, so very large cohorts never
-        sit in memory. Files are never overwritten; removing them is up to you.
+        sit in memory. Files are never overwritten; removing them is up to you. A
+        transform that fails (bad image, interrupt) removes its partial file.
     memmap_dir : str or path-like, default=None
         Folder for memmap output (a new temporary folder when ``None``).
     batch_size : int, default=64
@@ -251,8 +253,11 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         """
         check_is_fitted(self, "n_channels_")
         strategy = get_fusion(self.strategy)
-        sources = self._sources(X, tuple(self.views))
-        sources = {v: sources[v] for v in self.views_}
+        if isinstance(X, pd.DataFrame):  # a table needs only the views actually read
+            sources = self._sources(X, self.views_)
+        else:
+            sources = self._sources(X, tuple(self.views))
+            sources = {v: sources[v] for v in self.views_}
         n = len(next(iter(sources.values()))[0])
         shape = (n, *self.output_shape_)
         starts = range(0, n, self.batch_size)
@@ -273,30 +278,44 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
             return out
         # Memmap output: batches are appended to a new .npy file with plain writes (so the
         # written pages never count in this process's memory), then the file is opened
-        # read-only as a memory map.
-        path = self._new_memmap_path()
-        with open(path, "xb") as fh, bar:
-            np.lib.format.write_array_header_2_0(
-                fh,
-                {
-                    "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
-                    "fortran_order": False,
-                    "shape": shape,
-                },
-            )
-            for block in runner(jobs):
-                fh.write(block.tobytes())
-                bar.update(len(block) * len(self.views_))
-        return np.load(path, mmap_mode="r")
+        # read-only as a memory map. Whatever stops the writing (a bad image, an
+        # interrupt, a full disk) removes the partial file, and the temporary folder
+        # when this call made it.
+        path, made_folder = self._new_memmap_path()
+        finished = False
+        try:
+            with open(path, "xb") as fh, bar:
+                np.lib.format.write_array_header_2_0(
+                    fh,
+                    {
+                        "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                        "fortran_order": False,
+                        "shape": shape,
+                    },
+                )
+                for block in runner(jobs):
+                    fh.write(block.tobytes())
+                    bar.update(len(block) * len(self.views_))
+            result = np.load(path, mmap_mode="r")
+            finished = True
+        finally:
+            if not finished:
+                path.unlink(missing_ok=True)
+                if made_folder:
+                    shutil.rmtree(path.parent, ignore_errors=True)
+        return result
 
-    def _new_memmap_path(self) -> Path:
-        folder = (
-            Path(self.memmap_dir)
-            if self.memmap_dir is not None
-            else Path(tempfile.mkdtemp(prefix="thyronet-fused-"))
-        )
+    def _new_memmap_path(self) -> tuple[Path, bool]:
+        """A new ``.npy`` path, and whether its folder is a temporary one made here."""
+        if self.memmap_dir is None:
+            return Path(tempfile.mkdtemp(prefix="thyronet-fused-")) / self._memmap_name(), True
+        folder = Path(self.memmap_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"fused-{uuid.uuid4().hex}.npy"
+        return folder / self._memmap_name(), False
+
+    @staticmethod
+    def _memmap_name() -> str:
+        return f"fused-{uuid.uuid4().hex}.npy"
 
     def _fuse_batch(self, strategy: FusionStrategy, sources, start: int, stop: int) -> np.ndarray:
         size = self.image_size

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,9 +19,9 @@ import pandas as pd
 
 from thyronet.backbones import get_backbone
 from thyronet.fusion import get_fusion
-from thyronet.imaging import ImageError, read_image
+from thyronet.imaging import ImageError, ImageWarning, crop_roi, read_image
 from thyronet.plugins import UnknownEntryError, get_registry
-from thyronet.schema import VIEW_COLUMNS
+from thyronet.schema import ID_COLUMN, VIEW_COLUMNS, CohortError, parse_roi, roi_column
 from thyronet.study._config import StudyConfig, StudyError
 
 __all__ = ["check_images", "check_output", "check_settings", "preflight"]
@@ -43,7 +44,7 @@ def preflight(
     check_settings(config)
     if out is not None:
         check_output(out)
-    check_images(frame, progress=bool(config.verbose), say=say)
+    check_images(frame, progress=bool(config.verbose), say=say, margin=config.roi_margin)
 
 
 def check_settings(config: StudyConfig) -> None:
@@ -93,45 +94,77 @@ def check_images(
     progress: bool = False,
     n_jobs: int | None = None,
     say: Callable[[str], None] | None = None,
+    margin: float = 0.0,
 ) -> int:
-    """Decode every image file of every cohort (threads); return how many were read.
+    """Decode every image file of every cohort (threads) and crop it to its ROI.
+
+    Returns how many images were read. An image that is constant after cropping to
+    its ROI box (enlarged by ``margin``) would fuse to a blank channel: one
+    :class:`~thyronet.imaging.ImageWarning` names all such patients and views.
 
     Raises
     ------
     StudyError
-        An image is missing, corrupt, oversized or not 2-D (the message names the
-        file, column and row).
+        An image is missing, corrupt, oversized or not 2-D, or its ROI box is not
+        four pixel coordinates inside it (the message names the file, column and row).
     """
-    jobs = [
-        (value, row, column)
-        for column in VIEW_COLUMNS
-        if column in frame.columns
-        for row, value in frame[column].items()
-        if isinstance(value, (str, os.PathLike))
-    ]
+    n = len(frame)
+    ids = list(frame[ID_COLUMN]) if ID_COLUMN in frame.columns else None
+    jobs = []
+    for column in VIEW_COLUMNS:
+        if column not in frame.columns:
+            continue
+        roi_col = roi_column(column)
+        rois = list(frame[roi_col]) if roi_col in frame.columns else [None] * n
+        for i, (row, value) in enumerate(zip(frame.index, frame[column], strict=True)):
+            if isinstance(value, (str, os.PathLike)):
+                who = f"{ID_COLUMN} {ids[i]!r}" if ids is not None else f"row {row!r}"
+                jobs.append((value, row, column, roi_col, rois[i], who))
     if not jobs:
         return 0
     if say is not None:
         say(f"checking that all {len(jobs)} images decode")
     workers = n_jobs or min(8, os.cpu_count() or 1)
 
-    def decode(job):
-        value, row, column = job
-        read_image(value, row=row, column=column)
+    def decode(job) -> bool:
+        """Whether the image is constant after cropping."""
+        value, row, column, roi_col, roi, _ = job
+        image = read_image(value, row=row, column=column)
+        box = parse_roi(roi, column=roi_col, row=row)
+        if box is not None:
+            where = f"image file {str(value)!r}, column {column!r}, row {row!r}"
+            image = crop_roi(image, box, margin=margin, where=where)
+        return bool(image.size) and float(image.min()) == float(image.max())
 
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(jobs), desc="checking images", unit="img", leave=False)
+    blank = []
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for _ in pool.map(decode, jobs):
+            for job, constant in zip(jobs, pool.map(decode, jobs), strict=True):
+                if constant:
+                    blank.append(job)
                 if bar is not None:
                     bar.update()
-    except ImageError as err:
+    except (ImageError, CohortError) as err:
         raise StudyError(str(err)) from None
     finally:
         if bar is not None:
             bar.close()
+    if blank:
+        _warn_blank(blank)
     return len(jobs)
+
+
+def _warn_blank(blank: list) -> None:
+    shown = [f"{who} ({column})" for _, _, column, _, _, who in blank[:20]]
+    more = f" and {len(blank) - 20} more" if len(blank) > 20 else ""
+    warnings.warn(
+        f"{len(blank)} image(s) are constant after cropping to the ROI, so they fuse to a "
+        f"blank channel: {', '.join(shown)}{more}; check the image files and ROI boxes",
+        ImageWarning,
+        stacklevel=3,
+    )

@@ -5,6 +5,11 @@ fastest inference path of a CNN differs between an AMD Zen 4 and an Intel Xeon t
 report the same CPU flags. :func:`run_info` records the CPU model and its relevant
 instruction-set flags, the torch version and thread counts, and a ``machine_kind``
 by which ``docs/benchmarks.md`` groups the results.
+
+Every benchmark imports this module before torch, and this module imports
+:mod:`thyronet`, so the benchmarks run with thyronet's OpenMP wait policy
+(:mod:`thyronet._threads`) as a user's script that imports thyronet first does.
+``USER_OMP_WAIT_POLICY`` keeps the value from before.
 """
 
 from __future__ import annotations
@@ -14,6 +19,10 @@ import platform
 import sys
 from datetime import UTC, datetime
 from importlib import metadata
+
+USER_OMP_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
+
+import thyronet  # noqa: E402, F401  (sets the OpenMP wait policy before torch loads)
 
 # instruction sets that decide which precision/kernels run fast
 _FLAGS = (

@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from _meta import run_info  # benchmarks/_meta.py (scripts run from their folder)
+from _meta import USER_OMP_WAIT_POLICY, run_info  # benchmarks/_meta.py
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CONFIGS = {
@@ -75,7 +75,10 @@ def _child(args) -> None:
 
 
 def _run(config: dict, args, busy: bool) -> list[float]:
-    env = {**os.environ, **config}
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if USER_OMP_WAIT_POLICY is not None:  # the children start with the user's environment
+        env["OMP_WAIT_POLICY"] = USER_OMP_WAIT_POLICY
+    env.update(config)
     burner = subprocess.Popen([sys.executable, "-c", _BURNER]) if busy else None
     try:
         cmd = [sys.executable, __file__, "--child", *_child_args(args)]
@@ -114,7 +117,7 @@ def main(argv=None) -> dict:
         _child(args)
         return {}
 
-    import torch  # the parent does not import thyronet: children get the user's environment
+    import torch
 
     names = args.configs.split(",")
     times = {name: {"idle": [], "busy": []} for name in names}

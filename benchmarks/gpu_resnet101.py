@@ -7,9 +7,11 @@ validation and the LR schedule off) and with a hand-written bf16-autocast loop o
 the same data, batch size and optimizer; then extracts penultimate features with
 ``DeepFeatureExtractor`` and with a plain ``torch.autocast`` + ``inference_mode``
 loop. Reports images/s of each and thyronet's ratio to the plain loop (1.0 = no
-overhead). Runs also on a CPU with tiny settings, as a smoke test:
-``python benchmarks/gpu_resnet101.py --device cpu --backbone test_resnet --size 32
---images 64 --extract-images 64``.
+overhead). ``--dry-run`` is a smoke test on the CPU with tiny settings (the
+``test_resnet`` backbone, 32 px, 64 images; nothing written):
+``python benchmarks/gpu_resnet101.py --dry-run``. The feature extractor's path is
+measured (``precision="auto"``) in its ``fit`` on the first batch; the results
+record it and the machine (:func:`_meta.run_info`).
 
 Run: ``python benchmarks/gpu_resnet101.py`` (writes ``results/gpu_resnet101.json``)
 """
@@ -18,12 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from _meta import run_info  # benchmarks/_meta.py (scripts run from their folder)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -38,7 +39,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--extract-batch-size", type=int, default=256)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--dry-run", action="store_true", help="tiny CPU smoke test, no file")
     args = parser.parse_args(argv)
+    if args.dry_run:
+        args.device, args.backbone, args.size = "cpu", "test_resnet", 32
+        args.images = args.extract_images = args.extract_batch_size = 64
 
     import torch
     from sklearn.frozen import FrozenEstimator
@@ -119,7 +124,7 @@ def main(argv=None) -> dict:
     trained = args.images * args.epochs
 
     extractor = DeepFeatureExtractor(FrozenEstimator(cnn), batch_size=args.extract_batch_size).fit(
-        X_extract[:2]
+        X_extract[: args.extract_batch_size]
     )
 
     def plain_extract(images):
@@ -145,11 +150,13 @@ def main(argv=None) -> dict:
     _, thyronet_extract_s = timed(extractor.transform, X_extract)
     n_extract = len(X_extract)
 
-    device_name = torch.cuda.get_device_name() if cuda else platform.processor() or "cpu"
+    info = run_info()
+    if cuda:
+        info["machine"] = info["machine_kind"] = f"{torch.cuda.get_device_name()} (cuda)"
+        info["cuda"] = torch.version.cuda
     result = {
         "benchmark": "gpu_resnet101",
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{device_name} ({args.device})",
+        **info,
         "backbone": args.backbone,
         "image_shape": [2, args.size, args.size],
         "train_images": args.images,
@@ -158,6 +165,8 @@ def main(argv=None) -> dict:
         "extract_images": n_extract,
         "extract_batch_size": args.extract_batch_size,
         "thyronet_precision": "bf16" if cnn.net_.autocast else "fp32",
+        "thyronet_extract_path": str(extractor.path_),
+        "extract_path_images_per_s": extractor.path_.images_per_s,
         "train_images_per_s": {
             "plain_amp_loop": round(trained / plain_train_s, 1),
             "thyronet": round(trained / thyronet_train_s, 1),
@@ -169,9 +178,11 @@ def main(argv=None) -> dict:
         "train_ratio_thyronet_to_plain_time": round(thyronet_train_s / plain_train_s, 3),
         "extract_ratio_thyronet_to_plain_time": round(thyronet_extract_s / plain_extract_s, 3),
     }
+    print(json.dumps(result, indent=2))
+    if args.dry_run:
+        return result
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "gpu_resnet101.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
     return result
 
 

@@ -21,8 +21,11 @@ from thyronet.backbones import Backbone, WeightsMismatchError
 from thyronet.cnn import (
     ImageAugment,
     ImageBatches,
+    _paths,
     batch_loader,
     check_images,
+    clear_path_cache,
+    path_cache,
     warmup_cosine,
 )
 from thyronet.plugins import UnknownEntryError
@@ -263,6 +266,37 @@ def test_channels_last_and_precision_settings(fitted, data):
     proba = bf16.predict_proba(X)
     assert proba.dtype == np.float32
     np.testing.assert_allclose(proba, fitted.predict_proba(X), atol=0.05)
+
+
+def test_predict_proba_picks_the_fastest_precision(fitted, data, monkeypatch):
+    """precision="auto": fp32 or bf16 measured once per process; same answers either way."""
+    X, y = data
+    monkeypatch.setattr(_paths, "MIN_IMAGES_TO_PICK", 1)
+    clear_path_cache()
+    fp32 = clone(fitted).set_params(precision="fp32")._initialize_untrained(2)
+    fp32.net_.module_.load_state_dict(fitted.net_.module_.state_dict())
+    exact = fp32.predict_proba(X)
+    assert not path_cache()  # an explicit precision measures nothing
+    try:
+        proba = fitted.predict_proba(X)
+        (path,) = path_cache().values()
+        assert path.source == "measured" and path.channels_last
+        assert sorted(path.images_per_s) == ["bf16 channels-last", "fp32 channels-last"]
+
+        def bf16_wins(module, forward, probe, candidates):
+            return {p.name: 2.0 if p.precision == "bf16" else 1.0 for p in candidates}
+
+        clear_path_cache()
+        monkeypatch.setattr(_paths, "_measure", bf16_wins)
+        fast = fitted.predict_proba(X)
+        assert fitted._inference_path(X).name == "bf16 channels-last"
+    finally:
+        clear_path_cache()
+    assert fitted.net_.autocast == torch.cuda.is_available()  # restored after predicting
+    assert not np.array_equal(fast, exact)  # bf16 really ran
+    for p in (proba, fast):
+        np.testing.assert_allclose(p, exact, atol=0.02)
+        assert abs(roc_auc_score(y, p[:, 1]) - roc_auc_score(y, exact[:, 1])) <= 0.01
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only error")

@@ -15,10 +15,12 @@ from sklearn.decomposition import PCA
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from thyronet import DeepFeatureExtractor
+from thyronet.cnn import _paths, candidate_paths, clear_path_cache, path_cache
 from thyronet.features import fast_bf16_available
 
 
@@ -125,12 +127,79 @@ def test_bf16_fast_path_is_faithful(fitted_cnn, data):
     assert not np.array_equal(fast, fp32)  # bf16 really ran
 
 
-def test_auto_precision_follows_the_hardware(fitted_cnn, data):
+def _cosine(a, b):
+    return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+
+
+@pytest.fixture
+def measure_small(monkeypatch):
+    """Measure-and-pick on the small test inputs, with an empty cache before and after."""
+    monkeypatch.setattr(_paths, "MIN_IMAGES_TO_PICK", 1)
+    clear_path_cache()
+    yield
+    clear_path_cache()
+
+
+def test_auto_path_is_measured_once_and_cached(fitted_cnn, data, measure_small):
     X, _ = data
     extractor = DeepFeatureExtractor(FrozenEstimator(fitted_cnn)).fit(X)
-    expected = "bf16" if fast_bf16_available(fitted_cnn.device_) else "fp32"
-    assert extractor.precision_ == expected
+    path = extractor.path_
+    assert path.source == "measured" and extractor.precision_ == path.precision
+    assert sorted(path.images_per_s) == ["bf16 channels-last", "fp32 NCHW", "fp32 channels-last"]
+    assert path.images_per_s[path.name] == max(path.images_per_s.values())
+    again = clone(extractor).fit(X[:5])  # same key: the cache answers, even for 5 images
+    assert again.path_.source == "cached" and again.path_.name == path.name
+    assert len(path_cache()) == 1
+    reference = reference_features(fitted_cnn, X)
+    assert _cosine(extractor.transform(X), reference).min() >= 0.999
+    # a cnn whose module is channels-last keeps that layout after an NCHW extraction
+    weight = fitted_cnn.net_.module_.model.conv1[0].weight
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_small_input_is_not_measured(fitted_cnn, data):
+    X, _ = data
+    clear_path_cache()
+    extractor = DeepFeatureExtractor(FrozenEstimator(fitted_cnn)).fit(X)
+    assert str(extractor.path_) == "fp32 channels-last (default)"
+    assert extractor.precision_ == "fp32" and not path_cache()
+    fixed = DeepFeatureExtractor(FrozenEstimator(fitted_cnn), precision="bf16", channels_last=False)
+    assert str(fixed.fit(X).path_) == "bf16 NCHW (set)"
+    # the static default is fp32 on CPUs whatever the CPU flags say
     assert fast_bf16_available("meta") is False
+
+
+def test_the_chosen_path_is_the_one_that_runs(fitted_cnn, data, measure_small, monkeypatch):
+    X, _ = data
+
+    def bf16_wins(module, forward, probe, candidates):
+        return {p.name: 2.0 if p.precision == "bf16" else 1.0 for p in candidates}
+
+    monkeypatch.setattr(_paths, "_measure", bf16_wins)
+    extractor = DeepFeatureExtractor(FrozenEstimator(fitted_cnn)).fit(X)
+    assert extractor.path_.name == "bf16 channels-last"
+    fp32 = DeepFeatureExtractor(FrozenEstimator(fitted_cnn), precision="fp32").fit(X)
+    fast, exact = extractor.transform(X), fp32.transform(X)
+    assert not np.array_equal(fast, exact)  # bf16 really ran
+    assert _cosine(fast, exact).min() >= 0.999
+
+
+@pytest.mark.parametrize("path", candidate_paths("auto", "auto", "cpu"), ids=str)
+def test_every_candidate_path_gives_the_same_features(fitted_cnn, data, path):
+    """cosine >= 0.999 to fp32, and the same downstream AUC within 0.01."""
+    X, y = data
+    extractor = DeepFeatureExtractor(
+        FrozenEstimator(fitted_cnn), precision=path.precision, channels_last=path.channels_last
+    ).fit(X)
+    features, reference = extractor.transform(X), reference_features(fitted_cnn, X)
+    assert _cosine(features, reference).min() >= 0.999
+    train, test = np.arange(len(X)) % 3 != 0, np.arange(len(X)) % 3 == 0
+
+    def auc(F):
+        model = LogisticRegression(max_iter=2000).fit(F[train], y[train])
+        return roc_auc_score(y[test], model.decision_function(F[test]))
+
+    assert abs(auc(features) - auc(reference)) <= 0.01
 
 
 def test_channels_last_does_not_change_features(fitted_cnn, data):

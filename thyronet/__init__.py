@@ -12,6 +12,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from thyronet._threads import prefer_passive_wait
+
+prefer_passive_wait()  # before torch loads OpenMP: no spin-waiting on a busy machine
+
 __version__ = "0.1.0.dev0"
 
 _LAZY = {

@@ -13,6 +13,7 @@ each:
 - ``_accelerate``: :class:`AcceleratedThyroNet` (Hugging Face Accelerate);
 - ``_training``: the datasets, callbacks and net of one fit;
 - ``_weights``: weight files of a fitted CNN;
+- ``_paths``: measure-and-pick of the fastest inference path (:class:`InferencePath`);
 - ``_estimator``: :class:`SkorchCNN`;
 - ``_features``: :class:`DeepFeatureExtractor`, :func:`fast_bf16_available`.
 """
@@ -25,6 +26,13 @@ from thyronet.cnn._device import resolve_device, torch_threads
 from thyronet.cnn._estimator import SkorchCNN
 from thyronet.cnn._features import DeepFeatureExtractor, fast_bf16_available
 from thyronet.cnn._net import ThyroNet, warmup_cosine
+from thyronet.cnn._paths import (
+    InferencePath,
+    candidate_paths,
+    clear_path_cache,
+    module_in_layout,
+    path_cache,
+)
 from thyronet.cnn._weights import (
     WEIGHT_SUFFIXES,
     PretrainedWeightsError,
@@ -40,16 +48,21 @@ __all__ = [
     "DeepFeatureExtractor",
     "ImageAugment",
     "ImageBatches",
+    "InferencePath",
     "PretrainedWeightsError",
     "SkorchCNN",
     "ThyroNet",
     "WeightsMismatchError",
     "batch_loader",
+    "candidate_paths",
     "check_binary_target",
     "check_images",
+    "clear_path_cache",
     "compare_state_dicts",
     "describe_mismatch",
     "fast_bf16_available",
+    "module_in_layout",
+    "path_cache",
     "resolve_device",
     "torch_threads",
     "warmup_cosine",
@@ -57,7 +70,7 @@ __all__ = [
 
 # Pickles and model files name a class by its module: give the estimators and the
 # objects a fitted model holds their public path, not the private module's.
-for _cls in (SkorchCNN, ThyroNet, ImageAugment, ImageBatches):
+for _cls in (SkorchCNN, ThyroNet, ImageAugment, ImageBatches, InferencePath):
     _cls.__module__ = __name__
 DeepFeatureExtractor.__module__ = "thyronet.features"
 del _cls

@@ -8,9 +8,11 @@ pretrained backbone as is (``fine_tune=False``) — and
 ``transform`` returns float32 ``(n_samples, feature_dim)`` features named
 ``dl_0000``, ``dl_0001``, ...
 
-Inference is batched, in :func:`torch.inference_mode`, channels-last, and with
-``precision="auto"`` under bf16 autocast where the hardware runs bf16 natively
-(CUDA with bf16 support; x86 CPUs with AVX512-BF16 or AMX), fp32 otherwise.
+Inference is batched, in :func:`torch.inference_mode`, on the fastest path of this
+machine: with ``precision="auto"`` and ``channels_last="auto"`` the candidate paths
+(fp32 NCHW, fp32 channels-last, bf16-autocast channels-last) are timed on the first
+images of the input and the fastest is kept for the process
+(:mod:`thyronet.cnn._paths`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ from tqdm.auto import tqdm
 from thyronet.cnn._crossfit import check_feature_cv, out_of_fold_features
 from thyronet.cnn._data import ImageBatches, batch_loader, check_images
 from thyronet.cnn._estimator import SkorchCNN
+from thyronet.cnn._paths import (
+    InferencePath,
+    candidate_paths,
+    default_path,
+    module_in_layout,
+    pick_path,
+)
 
 __all__ = ["DeepFeatureExtractor", "fast_bf16_available"]
 
@@ -48,9 +57,12 @@ def _cpu_flags() -> frozenset[str]:
 
 
 def fast_bf16_available(device: str | torch.device = "cpu") -> bool:
-    """Whether ``device`` runs bf16 convolutions natively (so autocast speeds them up).
+    """Whether ``device`` has native bf16 instructions (a hint, not a speed guarantee).
 
-    CUDA: :func:`torch.cuda.is_bf16_supported`. CPU: oneDNN is available and the
+    ``precision="auto"`` does not use this: whether bf16 autocast is faster is
+    measured (:class:`DeepFeatureExtractor`), because CPUs that report AVX512-BF16
+    without AMX (Intel Xeon, family 6 model 207) run bf16 convolutions slower than
+    fp32. CUDA: :func:`torch.cuda.is_bf16_supported`. CPU: oneDNN is available and the
     processor has AVX512-BF16 or AMX-BF16 instructions (read from ``/proc/cpuinfo``;
     ``False`` where that cannot be read). Other devices: ``False``.
 
@@ -121,10 +133,16 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
     batch_size : int or None, default=64
         Images per inference batch; ``None`` uses the cnn's ``batch_size``.
     precision : {"auto", "fp32", "bf16"}, default="auto"
-        ``"auto"``: bf16 autocast where the device runs it natively
-        (:func:`fast_bf16_available`), fp32 otherwise.
-    channels_last : bool, default=True
-        Channels-last memory format for the model and the batches.
+        ``"auto"``: whichever of fp32 and bf16 autocast is measured to be faster on
+        this machine, for this backbone and image shape: the candidate paths are
+        timed on the first 8 images of the input (3 forwards each) once per process,
+        when the input has at least 64 images; smaller inputs take the choice
+        cached in this process, else fp32 on CPUs and bf16 on CUDA. The paths agree
+        up to rounding (bf16: cosine similarity to fp32 >= 0.999).
+    channels_last : bool or "auto", default="auto"
+        Channels-last (``True``) or NCHW (``False``) memory format for the model and
+        the batches while extracting (the cnn's own layout is restored after);
+        ``"auto"`` is measured with ``precision``.
     compile : bool, default=False
         Run the features through ``torch.compile`` (inductor, with weight freezing):
         on a 2-core CPU 1.1-1.3x the throughput of the eager fast path (ResNet101:
@@ -144,8 +162,13 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
         Number of image channels.
     feature_dim_ : int
         Number of output features (2048 for ResNet101).
+    path_ : InferencePath
+        The path chosen in ``fit`` for images like ``X`` (``str(path_)`` is e.g.
+        ``"bf16 channels-last (measured)"``; ``path_.images_per_s`` the timings).
+        ``transform`` looks the path up again for its input in this process's
+        cache, so a model loaded elsewhere picks that machine's fastest path.
     precision_ : str
-        ``"bf16"`` or ``"fp32"``, as resolved for the cnn's device.
+        ``"bf16"`` or ``"fp32"``: ``path_.precision``.
 
     Examples
     --------
@@ -176,7 +199,7 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
         "cv": ["cv_object", None],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "precision": [StrOptions({"auto", "fp32", "bf16"})],
-        "channels_last": ["boolean"],
+        "channels_last": ["boolean", StrOptions({"auto"})],
         "compile": ["boolean"],
         "verbose": ["verbose"],
     }
@@ -189,7 +212,7 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
         cv=None,
         batch_size: int | None = 64,
         precision: str = "auto",
-        channels_last: bool = True,
+        channels_last: bool | str = "auto",
         compile: bool = False,
         verbose: int = 0,
     ) -> None:
@@ -231,7 +254,7 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
                     "cnn=FrozenEstimator(cnn) but the cnn is not fitted; fit it first "
                     "or pass it unwrapped to fit a clone"
                 ) from exc
-            check_images(X, n_channels=cnn.n_features_in_, owner="DeepFeatureExtractor")
+            X = check_images(X, n_channels=cnn.n_features_in_, owner="DeepFeatureExtractor")
             self.cnn_ = cnn
         elif not self.fine_tune:
             X = check_images(X, owner="DeepFeatureExtractor")
@@ -248,7 +271,8 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
             self.cnn_ = clone(cnn).fit(X, y, **fit_params)
         self.n_features_in_ = int(self.cnn_.n_features_in_)
         self.feature_dim_ = int(self.cnn_.feature_dim_)
-        self.precision_ = self._resolve_precision(self.cnn_.device_)
+        self.path_ = self._pick_path(X)
+        self.precision_ = self.path_.precision
         return self
 
     def fit_transform(self, X, y=None, **fit_params: Any) -> np.ndarray:
@@ -285,10 +309,24 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
         self.fit(X, y, **fit_params)
         return out_of_fold_features(self, base, X, y, fit_params)
 
+    def _candidates(self, device: str) -> list[InferencePath]:
+        return candidate_paths(self.precision, self.channels_last, device)
+
     def _resolve_precision(self, device: str) -> str:
-        if self.precision == "auto":
-            return "bf16" if fast_bf16_available(device) else "fp32"
-        return self.precision
+        """The precision of an input too small to measure (also used on load)."""
+        return default_path(self._candidates(device), device).precision
+
+    def _pick_path(self, X) -> InferencePath:
+        """The fastest path for images like ``X`` (measured once per process)."""
+        module = self.cnn_.net_.module_
+        return pick_path(
+            module,
+            module.forward_features,
+            X,
+            candidates=self._candidates(self.cnn_.device_),
+            device=self.cnn_.device_,
+            key=("features", self.cnn_.backbone_.name),
+        )
 
     def transform(self, X) -> np.ndarray:
         """Penultimate features of the CNN, float32 ``(n_samples, feature_dim_)``.
@@ -306,11 +344,9 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "cnn_")
         X = check_images(X, n_channels=self.n_features_in_, owner="DeepFeatureExtractor")
         device = torch.device(self.cnn_.device_)
-        precision = self._resolve_precision(self.cnn_.device_)
+        path = self._pick_path(X)
         module = self.cnn_.net_.module_
         module.eval()
-        if self.channels_last:
-            module.to(memory_format=torch.channels_last)
         batch_size = min(self.batch_size or self.cnn_.batch_size, len(X))
         loader = batch_loader(
             ImageBatches(X),
@@ -318,14 +354,15 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
             num_workers=self.cnn_.num_workers,
             pin_memory=device.type == "cuda",
         )
-        forward = self._compiled(module, precision) if self.compile else module.forward_features
+        forward = self._compiled(module, path) if self.compile else module.forward_features
         out = np.empty((len(X), self.feature_dim_), dtype=np.float32)
         start = 0
         bar = tqdm(loader, desc="deep features", unit="batch", disable=not self.verbose)
         with (
+            module_in_layout(module, path.channels_last),
             torch.inference_mode(),
             torch.autocast(
-                device_type=device.type, dtype=torch.bfloat16, enabled=precision == "bf16"
+                device_type=device.type, dtype=torch.bfloat16, enabled=path.precision == "bf16"
             ),
         ):
             for xb, _ in bar:
@@ -333,16 +370,16 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
                 if self.compile and n < batch_size:  # one shape: no recompilation
                     xb = torch.cat([xb, xb.new_zeros((batch_size - n, *xb.shape[1:]))])
                 xb = xb.to(device, non_blocking=True)
-                if self.channels_last:
+                if path.channels_last:
                     xb = xb.contiguous(memory_format=torch.channels_last)
                 features = forward(xb)[:n]
                 out[start : start + n] = features.float().cpu().numpy()
                 start += n
         return out
 
-    def _compiled(self, module: torch.nn.Module, precision: str):
-        """``torch.compile`` of the feature path, cached per module and precision."""
-        key = (id(module), precision, bool(self.channels_last))
+    def _compiled(self, module: torch.nn.Module, path: InferencePath):
+        """``torch.compile`` of the feature path, cached per module and path."""
+        key = (id(module), path.name)
         cache = self.__dict__.setdefault("_compiled_cache", {})
         if key not in cache:
             cache.clear()

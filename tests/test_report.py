@@ -66,8 +66,11 @@ def test_report_reads_like_the_results_section(results):
     assert ("P &lt; 0.001" if p < 0.001 else f"P = {p:.3f}") in html
     for model in MODEL_NAMES:
         assert results.performance.loc[(model, "test"), "AUC (95% CI)"] in html
-    hl = results.calibration.loc[("dl_f", "test"), "hl_p_value"]
-    assert (f"Model 3: DL_F P = {hl:.3f}" if hl >= 0.001 else "Model 3: DL_F P &lt; 0.001") in html
+    # calibration is read from slope and calibration-in-the-large, not HL P alone
+    cal = results.statistics["calibration"].loc[("dl_f", "test")]
+    slope = f"{cal['slope']:.2f} ({cal['slope_low']:.2f} to {cal['slope_high']:.2f})"
+    assert f"Model 3: DL_F slope {slope}, calibration-in-the-large" in html
+    assert "Hosmer-Lemeshow tests" in html and "Optimism-corrected" in html
     # Table 1 rows and the cohort sizes
     assert "aspect_ratio" in html and "Kruskal-Wallis" in html
     assert f"train (n = {int((results.predictions.cohort == 'train').sum())})" in html

@@ -64,7 +64,7 @@ def _performance_figures(results: StudyResults) -> dict[str, FigureRecord]:
             f"roc_{cohort}",
             f"ROC curves, {label.lower()}",
             f"ROC curves of the five models in the {label.lower()}; the legend gives each "
-            "model's AUC with its 95% DeLong confidence interval.",
+            "model's AUC with its 95% DeLong confidence interval (also in the AUC table).",
             "roc",
         )
         fig = plot_calibration_curves(
@@ -83,13 +83,20 @@ def _performance_figures(results: StudyResults) -> dict[str, FigureRecord]:
             f"{label.lower()}; the legend gives the Hosmer-Lemeshow P value.",
             "calibration",
         )
-        fig = plot_decision_curves(y, {MODEL_LABELS[m]: part[m] for m in cal_models}, title=label)
+        fig = plot_decision_curves(
+            y,
+            {MODEL_LABELS[m]: part[m] for m in cal_models},
+            title=label,
+            n_bootstrap=200,
+            random_state=cfg.random_state,
+        )
         figures[f"decision_{cohort}"] = _record(
             fig,
             f"decision_{cohort}",
             f"Decision curves, {label.lower()}",
             f"Net benefit against threshold probability in the {label.lower()}, with the "
-            "treat-all and treat-none strategies.",
+            "treat-all and treat-none strategies; shaded: 95% stratified bootstrap band (200 "
+            "samples) of each model's net benefit.",
             "decision",
         )
     return figures

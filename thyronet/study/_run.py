@@ -43,6 +43,7 @@ from thyronet.study._progress import _Progress
 from thyronet.study._report import write_report
 from thyronet.study._results import StudyResults
 from thyronet.study._resume import _data_fingerprint, _model_fingerprint, _saved_model
+from thyronet.study._statistics import add_statistics, write_statistics_tables
 from thyronet.study._tables import _classifier_table, _feature_details
 
 __all__ = ["run_study"]
@@ -132,12 +133,15 @@ def run_study(
     with interrupts_stop_the_study():  # SIGTERM stops training like Ctrl-C; nothing is saved
         fits = _fit_all(data, config, overrides, out, resume, progress)
     results = _evaluate(data, config, fits, out, progress)
+    with progress.step("statistics", "Calibration, optimism correction, NRI/IDI"):
+        add_statistics(results, data.frame, n_bootstrap=config.optimism_bootstrap)
     _add_figures(results, data.frame, progress)
     results.timings = progress.timings
     results.timings["total"] = progress.total()
     if out is not None:
         with progress.step("write", f"Writing tables, figures and report.html to {out}"):
             _write_outputs(results, out)
+            write_statistics_tables(results, out / "tables")
             write_report(results, out / "report.html")
         progress.say(f"finished in {results.timings['total']:.1f} s; open {out / 'report.html'}")
     return results

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import re
 import shutil
 import subprocess
 
+import pandas as pd
 import pytest
 from sklearn.compose import make_column_transformer
 from sklearn.exceptions import NotFittedError
@@ -80,7 +82,9 @@ def test_report_embeds_every_figure_and_needs_no_other_file(results, tmp_path):
     path = write_report(results, tmp_path / "r" / "report.html")
     html = path.read_text(encoding="utf-8")
     images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)"', html)
-    assert len(images) == len(results.figures) == 3 * 3  # ROC, calibration, decision x 3
+    # ROC, calibration, decision x 3, participant flow, the clinical model's nomogram
+    assert len(images) == len(results.figures) == 3 * 3 + 2
+    assert {"participant_flow", "nomogram_clinical"} <= set(results.figures)
     titles = {title for title, _ in images}
     assert titles == {r.title for r in results.figures.values()}
     for _, data in images:
@@ -143,3 +147,48 @@ def test_a_model_gradcam_cannot_explain_gets_a_note_and_other_errors_propagate(r
     with pytest.raises(NotFittedError):
         _gradcam_figures(broken, cohort)
     assert broken.notes == []
+
+
+def test_statistics_reach_metrics_json_and_tables(results):
+    out = results.out_dir
+    metrics = json.loads((out / "metrics.json").read_text())
+    cal = metrics["dl_f"]["test"]["calibration"]
+    assert set(cal) >= {"slope", "slope_ci", "intercept", "intercept_ci", "ici", "e90", "brier"}
+    assert cal["slope_ci"][0] <= cal["slope"] <= cal["slope_ci"][1]
+    for model in ("clinical", "combined"):
+        opt = metrics[model]["train"]["optimism_corrected"]
+        assert opt["n_bootstrap"] == results.config.optimism_bootstrap
+        auc = opt["auc"]
+        assert auc["corrected"] == pytest.approx(auc["apparent"] - auc["optimism"])
+    rec = pd.read_csv(out / "tables" / "reclassification.csv")
+    assert list(rec["cohort"]) == results.cohorts
+    tripod = pd.read_csv(out / "tables" / "tripod_ai.csv", dtype=str)
+    for item in (
+        "10",
+        "11",
+        "12a",
+        "12b",
+        "12c",
+        "12e",
+        "12f",
+        "12g",
+        "13",
+        "15",
+        "16",
+        "18f",
+        "20a",
+        "20b",
+        "20c",
+        "21",
+        "22",
+        "23a",
+        "23b",
+        "24",
+    ):
+        assert item in set(tripod["item"]), item
+    assert (tripod["status"] == "to be completed by the authors").any()
+    # a model whose AUC CI contains 0.5 is flagged in the text and the AUC table
+    html = render_report(results)
+    for model, cohort in results.statistics["chance"]:
+        assert "Not distinguishable from chance" in html
+        assert results.performance.loc[(model, cohort), "AUC (95% CI)"] + " †" in html

@@ -450,6 +450,10 @@ def write_statistics_tables(results: StudyResults, tables) -> None:
     if rec.empty:
         rec = pd.DataFrame(columns=["cohort", "new_model", "reference_model", "nri", "idi"])
     rec.to_csv(tables / "reclassification.csv", index=False)
+    if "tripod" in results.statistics:
+        results.statistics["tripod"].to_csv(tables / "tripod_ai.csv", index=False)
+    if "occlusion" in results.statistics:
+        results.statistics["occlusion"].to_csv(tables / "occlusion.csv", index=False)
 
 
 # --------------------------------------------------------------------------- report
@@ -501,4 +505,15 @@ def report_statistics(results: StudyResults, tables: dict[str, _Table | None]) -
         "calibration_table": _table(calibration_display(results)),
         "optimism_table": _table(opt) if len(opt) else None,
         "reclassification_table": _table(rec) if len(rec) else None,
+        "tripod_table": _tripod_display(results),
     }
+
+
+def _tripod_display(results: StudyResults) -> _Table | None:
+    tripod = results.statistics.get("tripod")
+    if tripod is None:
+        return None
+    shown = tripod[["item", "topic", "value", "where"]].rename(
+        columns={"item": "Item", "topic": "Topic", "value": "This study", "where": "In the report"}
+    )
+    return _table(shown)

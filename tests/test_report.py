@@ -192,3 +192,11 @@ def test_statistics_reach_metrics_json_and_tables(results):
     for model, cohort in results.statistics["chance"]:
         assert "Not distinguishable from chance" in html
         assert results.performance.loc[(model, cohort), "AUC (95% CI)"] + " †" in html
+
+
+def test_each_saved_model_has_a_model_card(results):
+    for name in MODEL_NAMES:
+        card = (results.out_dir / "models" / name / "MODEL_CARD.md").read_text()
+        assert "## Intended use" in card and "## Decision threshold" in card
+        assert results.performance.loc[(name, "test"), "AUC (95% CI)"] in card
+        assert f"{results.thresholds[name]:.4f}" in card

@@ -39,6 +39,7 @@ from thyronet.study._fit import (
 )
 from thyronet.study._interrupt import interrupts_stop_the_study
 from thyronet.study._labels import MODEL_LABELS, MODEL_NAMES
+from thyronet.study._model_card import write_model_cards
 from thyronet.study._preflight import preflight
 from thyronet.study._progress import _Progress
 from thyronet.study._report import write_report
@@ -147,6 +148,7 @@ def run_study(
         with progress.step("write", f"Writing tables, figures and report.html to {out}"):
             _write_outputs(results, out)
             write_statistics_tables(results, out / "tables")
+            write_model_cards(results, out)
             write_report(results, out / "report.html")
         progress.say(f"finished in {results.timings['total']:.1f} s; open {out / 'report.html'}")
     return results

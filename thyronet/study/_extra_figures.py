@@ -34,7 +34,7 @@ def _nomograms(results: StudyResults, frame: pd.DataFrame) -> dict[str, FigureRe
             results.notes.append(f"No nomogram of {MODEL_LABELS[name]}: {err}")
             continue
         fig = plot_nomogram(nomo, title=MODEL_LABELS[name])
-        fig.set_size_inches(9, max(3.0, 0.45 * len(nomo.scales) + 2.5))
+        fig.set_size_inches(7.5, max(3.0, 0.4 * len(nomo.scales) + 2.2))
         out[f"nomogram_{name}"] = _record(
             fig,
             f"nomogram_{name}",

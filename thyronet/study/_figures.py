@@ -79,8 +79,10 @@ def _performance_figures(results: StudyResults) -> dict[str, FigureRecord]:
             fig,
             f"calibration_{cohort}",
             f"Calibration curves, {label.lower()}",
-            f"Observed fraction of CLNM against predicted probability (quantile bins) in the "
-            f"{label.lower()}; the legend gives the Hosmer-Lemeshow P value.",
+            f"Observed fraction of CLNM against predicted probability in the {label.lower()}: "
+            "lowess calibration curve with its 95% bootstrap band (shaded), observed fractions "
+            "in quantile bins (dots); the legend gives the Hosmer-Lemeshow P value. Slope and "
+            "intercept are in the calibration table.",
             "calibration",
         )
         fig = plot_decision_curves(

@@ -411,3 +411,29 @@ def test_gradcam_result_plots_without_a_model():
     assert fig.axes[4].get_ylabel().splitlines() == ["b", "CLNM -", "p = 0.10"]
     with pytest.raises(IndexError):
         plot_gradcam(result, index=2)
+
+
+def test_occlusion_by_view_measures_each_channel(dl_model, cohort):
+    from thyronet.explain import occlusion_by_view, plot_occlusion
+
+    table = occlusion_by_view(dl_model, cohort, n_bootstrap=20)
+    views = list(dl_model.named_steps["fuse"].views_)
+    assert list(pd.unique(table["view"])) == views
+    assert (table["n"].groupby(table["view"]).sum() == len(cohort)).all()
+    assert (
+        (table["ci_low"] <= table["mean_abs_change"] + 1e-12)
+        & (table["mean_abs_change"] <= table["ci_high"] + 1e-12)
+    ).all()
+    assert (table["mean_abs_change"] >= table["mean_change"].abs() - 1e-12).all()
+    fig = plot_occlusion(table)
+    assert len(fig.axes[0].patches) == len(table)
+
+
+def test_occlusion_needs_one_channel_per_view(cohort):
+    from thyronet.explain import occlusion_by_view
+
+    model = make_dl_model(strategy="mosaic", **{**TINY, "max_epochs": 1}).fit(
+        cohort, cohort["clnm"]
+    )
+    with pytest.raises(TypeError, match="one channel per view"):
+        occlusion_by_view(model, cohort)

@@ -76,10 +76,13 @@ def test_calibration_legend_has_hosmer_lemeshow_p(scored):
         assert text == f"{name} (Hosmer-Lemeshow P {expected})"
     ax = fig.axes[0]
     assert ax.get_xlabel() == "Predicted probability"
-    assert len(ax.get_lines()) == 3
-    # the points are (mean predicted, observed) of bins: inside the unit square
-    x, t = ax.get_lines()[0].get_data()
-    assert np.all((x >= 0) & (x <= 1)) and np.all((t >= 0) & (t <= 1))
+    # per model: the lowess curve and the quantile-bin dots; then the ideal line
+    assert len(ax.get_lines()) == 2 * len(probs) + 1
+    assert len(ax.collections) == len(probs)  # the bootstrap bands
+    # the curves and points are (predicted, observed): inside the unit square
+    for line in ax.get_lines()[:-1]:
+        x, t = line.get_data()
+        assert np.all((x >= 0) & (x <= 1)) and np.all((t >= 0) & (t <= 1))
 
 
 def test_decision_curves_have_model_treat_all_treat_none(scored):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import re
 import shutil
 import subprocess
 
+import pandas as pd
 import pytest
 from sklearn.compose import make_column_transformer
 from sklearn.exceptions import NotFittedError
@@ -66,8 +68,11 @@ def test_report_reads_like_the_results_section(results):
     assert ("P &lt; 0.001" if p < 0.001 else f"P = {p:.3f}") in html
     for model in MODEL_NAMES:
         assert results.performance.loc[(model, "test"), "AUC (95% CI)"] in html
-    hl = results.calibration.loc[("dl_f", "test"), "hl_p_value"]
-    assert (f"Model 3: DL_F P = {hl:.3f}" if hl >= 0.001 else "Model 3: DL_F P &lt; 0.001") in html
+    # calibration is read from slope and calibration-in-the-large, not HL P alone
+    cal = results.statistics["calibration"].loc[("dl_f", "test")]
+    slope = f"{cal['slope']:.2f} ({cal['slope_low']:.2f} to {cal['slope_high']:.2f})"
+    assert f"Model 3: DL_F slope {slope}, calibration-in-the-large" in html
+    assert "Hosmer-Lemeshow tests" in html and "Optimism-corrected" in html
     # Table 1 rows and the cohort sizes
     assert "aspect_ratio" in html and "Kruskal-Wallis" in html
     assert f"train (n = {int((results.predictions.cohort == 'train').sum())})" in html
@@ -77,7 +82,9 @@ def test_report_embeds_every_figure_and_needs_no_other_file(results, tmp_path):
     path = write_report(results, tmp_path / "r" / "report.html")
     html = path.read_text(encoding="utf-8")
     images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)"', html)
-    assert len(images) == len(results.figures) == 3 * 3  # ROC, calibration, decision x 3
+    # ROC, calibration, decision x 3, participant flow, the clinical model's nomogram
+    assert len(images) == len(results.figures) == 3 * 3 + 2
+    assert {"participant_flow", "nomogram_clinical"} <= set(results.figures)
     titles = {title for title, _ in images}
     assert titles == {r.title for r in results.figures.values()}
     for _, data in images:
@@ -140,3 +147,56 @@ def test_a_model_gradcam_cannot_explain_gets_a_note_and_other_errors_propagate(r
     with pytest.raises(NotFittedError):
         _gradcam_figures(broken, cohort)
     assert broken.notes == []
+
+
+def test_statistics_reach_metrics_json_and_tables(results):
+    out = results.out_dir
+    metrics = json.loads((out / "metrics.json").read_text())
+    cal = metrics["dl_f"]["test"]["calibration"]
+    assert set(cal) >= {"slope", "slope_ci", "intercept", "intercept_ci", "ici", "e90", "brier"}
+    assert cal["slope_ci"][0] <= cal["slope"] <= cal["slope_ci"][1]
+    for model in ("clinical", "combined"):
+        opt = metrics[model]["train"]["optimism_corrected"]
+        assert opt["n_bootstrap"] == results.config.optimism_bootstrap
+        auc = opt["auc"]
+        assert auc["corrected"] == pytest.approx(auc["apparent"] - auc["optimism"])
+    rec = pd.read_csv(out / "tables" / "reclassification.csv")
+    assert list(rec["cohort"]) == results.cohorts
+    tripod = pd.read_csv(out / "tables" / "tripod_ai.csv", dtype=str)
+    for item in (
+        "10",
+        "11",
+        "12a",
+        "12b",
+        "12c",
+        "12e",
+        "12f",
+        "12g",
+        "13",
+        "15",
+        "16",
+        "18f",
+        "20a",
+        "20b",
+        "20c",
+        "21",
+        "22",
+        "23a",
+        "23b",
+        "24",
+    ):
+        assert item in set(tripod["item"]), item
+    assert (tripod["status"] == "to be completed by the authors").any()
+    # a model whose AUC CI contains 0.5 is flagged in the text and the AUC table
+    html = render_report(results)
+    for model, cohort in results.statistics["chance"]:
+        assert "Not distinguishable from chance" in html
+        assert results.performance.loc[(model, cohort), "AUC (95% CI)"] + " †" in html
+
+
+def test_each_saved_model_has_a_model_card(results):
+    for name in MODEL_NAMES:
+        card = (results.out_dir / "models" / name / "MODEL_CARD.md").read_text()
+        assert "## Intended use" in card and "## Decision threshold" in card
+        assert results.performance.loc[(name, "test"), "AUC (95% CI)"] in card
+        assert f"{results.thresholds[name]:.4f}" in card

@@ -87,6 +87,11 @@ def _axes(ax, figsize=(5.0, 4.6)):
     return ax.figure, ax
 
 
+def _legend_below(ax) -> None:
+    """Legend under the axes, one entry per line, at a readable size (not over the curves)."""
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=9, frameon=False)
+
+
 def _score_map(scores: Mapping, n: int, what: str) -> dict[str, np.ndarray]:
     if not isinstance(scores, Mapping) or not scores:
         raise ValueError(
@@ -187,7 +192,7 @@ def plot_roc_curves(
     ax.set_ylabel("Sensitivity")
     if title:
         ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=7, frameon=False)
+    _legend_below(ax)
     return fig
 
 
@@ -203,6 +208,10 @@ def plot_calibration_curves(
     ax=None,
 ):
     """Calibration curves of several models, with the Hosmer-Lemeshow P in the legend.
+
+    Each curve is the lowess smooth of the outcomes on the predicted probabilities
+    (``rms::val.prob``'s flexible calibration curve) with a shaded 95% bootstrap
+    band (100 resamples); the dots are the observed fractions in quantile bins.
 
     Parameters
     ----------
@@ -253,14 +262,10 @@ def plot_calibration_curves(
         except ValueError:  # too few distinct probabilities for the groups: no test
             p = float("nan")
         prob_true, prob_pred = calibration_curve(y, prob, n_bins=n_bins, strategy=strategy)
-        ax.plot(
-            prob_pred,
-            prob_true,
-            marker="o",
-            ms=3.5,
-            lw=1.6,
-            label=f"{name} (Hosmer-Lemeshow P {_format_p(p)})",
-        )
+        grid, smooth, low, high = _flexible_calibration(y, prob)
+        (line,) = ax.plot(grid, smooth, lw=1.8, label=f"{name} (Hosmer-Lemeshow P {_format_p(p)})")
+        ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.15, lw=0)
+        ax.plot(prob_pred, prob_true, ls="none", marker="o", ms=3, color=line.get_color())
     ax.plot([0, 1], [0, 1], ls="--", lw=1, color="0.6", label="Ideal")
     ax.set_xlim(-0.01, 1.01)
     ax.set_ylim(-0.01, 1.01)
@@ -269,8 +274,32 @@ def plot_calibration_curves(
     ax.set_ylabel("Observed fraction of positives")
     if title:
         ax.set_title(title)
-    ax.legend(loc="upper left", fontsize=7, frameon=False)
+    _legend_below(ax)
     return fig
+
+
+def _flexible_calibration(y: np.ndarray, prob: np.ndarray, n_bootstrap: int = 100, seed: int = 0):
+    """Lowess calibration curve (R's ``lowess(p, y, iter = 0)``, as ``rms::val.prob``) on a
+    grid over the predicted range, with a 95% percentile bootstrap band."""
+    from thyronet.metrics import lowess
+
+    grid = np.linspace(prob.min(), prob.max(), 60)
+
+    def curve(yy, pp):
+        x, fitted = lowess(pp, yy.astype(float), iter=0)
+        return np.clip(np.interp(grid, x, fitted), 0.0, 1.0)
+
+    smooth = curve(y, prob)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_bootstrap):
+        idx = rng.integers(0, y.size, y.size)
+        if np.ptp(prob[idx]) > 0:
+            draws.append(curve(y[idx], prob[idx]))
+    if not draws:
+        return grid, smooth, smooth, smooth
+    low, high = np.percentile(np.vstack(draws), [2.5, 97.5], axis=0)
+    return grid, smooth, low, high
 
 
 def _format_p(p: float) -> str:
@@ -367,7 +396,7 @@ def plot_decision_curves(
     ax.set_ylabel("Net benefit")
     if title:
         ax.set_title(title)
-    ax.legend(loc="upper right", fontsize=7, frameon=False)
+    _legend_below(ax)
     return fig
 
 

@@ -357,7 +357,7 @@ class DeepFeatureExtractor(TransformerMixin, BaseEstimator):
         forward = self._compiled(module, path) if self.compile else module.forward_features
         out = np.empty((len(X), self.feature_dim_), dtype=np.float32)
         start = 0
-        bar = tqdm(loader, desc="deep features", unit="batch", disable=not self.verbose)
+        bar = tqdm(loader, desc="deep features", unit="batch", disable=not self.verbose or None)
         with (
             module_in_layout(module, path.channels_last),
             torch.inference_mode(),

@@ -10,6 +10,7 @@ weight and the :class:`~thyronet.cnn.ThyroNet` (or, with an accelerator,
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import torch
@@ -125,7 +126,11 @@ def fit_callbacks(cnn, n_train: int, validate: bool, accelerator) -> list:
             load_best=True,
         )
         callbacks.append(("early_stopping", stopper))
-    if cnn.verbose and (accelerator is None or accelerator.is_main_process):
+    if (
+        cnn.verbose
+        and sys.stderr.isatty()  # a log file gets the epoch table, not bar redraws
+        and (accelerator is None or accelerator.is_main_process)
+    ):
         # several processes: the bar counts this process's batches (known from epoch 2)
         bar = ProgressBar(
             batches_per_epoch="count" if distributed else "auto",

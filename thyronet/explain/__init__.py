@@ -32,6 +32,11 @@ tree ensembles that average probabilities, such as random forests):
 Every figure function returns a :class:`matplotlib.figure.Figure` (closed in
 pyplot, so loops do not accumulate open figures; ``fig.savefig`` works).
 
+**Occlusion per view** of a dual-channel model (``stack`` fusion, one channel per
+view): :func:`occlusion_by_view` replaces one view by its mean intensity and reports
+the mean absolute change in predicted probability per cohort; :func:`plot_occlusion`
+draws it. It shows how much the model relies on each view, not where.
+
 The modules: ``_route`` finds the CNN inside a fitted model, ``_gradcam``
 computes the heatmaps, ``_shap`` the SHAP values, ``_plots`` draws the figures.
 
@@ -46,6 +51,7 @@ from thyronet.explain._gradcam import (
     GradCAMWarning,
     gradcam,
 )
+from thyronet.explain._occlusion import occlusion_by_view, plot_occlusion
 from thyronet.explain._plots import (
     plot_gradcam,
     plot_gradcam_gallery,
@@ -63,8 +69,10 @@ __all__ = [
     "GradCAMWarning",
     "ShapExplainer",
     "gradcam",
+    "occlusion_by_view",
     "plot_gradcam",
     "plot_gradcam_gallery",
+    "plot_occlusion",
     "plot_shap_bar",
     "plot_shap_summary",
     "plot_shap_waterfall",

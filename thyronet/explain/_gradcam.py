@@ -109,7 +109,7 @@ def _run_cam(
     try:
         with torch.enable_grad():
             for start in tqdm(
-                range(0, n, batch_size), desc="Grad-CAM", unit="batch", disable=not verbose
+                range(0, n, batch_size), desc="Grad-CAM", unit="batch", disable=not verbose or None
             ):
                 batch = np.ascontiguousarray(images[start : start + batch_size], dtype=np.float32)
                 x = torch.from_numpy(batch).to(device)

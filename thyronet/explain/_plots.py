@@ -335,7 +335,7 @@ def plot_shap_bar(explanation, *, max_display: int = 20):
     return _finish(fig, "mean |SHAP value| (log-odds of CLNM)")
 
 
-def plot_shap_waterfall(explanation, index: int = 0, *, max_display: int = 15):
+def plot_shap_waterfall(explanation, index: int = 0, *, max_display: int = 15, patient_id=None):
     """How one patient's features move the prediction from the baseline (waterfall).
 
     Parameters
@@ -344,6 +344,8 @@ def plot_shap_waterfall(explanation, index: int = 0, *, max_display: int = 15):
         Several rows (then ``index`` picks one) or a single row.
     index : int, default=0
         The patient (row of ``explanation``).
+    patient_id : str, optional
+        Shown in the title instead of ``index`` (e.g. the cohort's patient ID).
     max_display : int, default=15
 
     Returns
@@ -378,5 +380,6 @@ def plot_shap_waterfall(explanation, index: int = 0, *, max_display: int = 15):
     shap.plots.waterfall(row, max_display=max_display, show=False)
     width, height = fig.get_size_inches()
     fig.set_size_inches(width, max(height, 3.0) + 0.6)
-    fig.suptitle(f"SHAP waterfall (patient {index})", fontsize=11)
+    who = index if patient_id is None else patient_id
+    fig.suptitle(f"SHAP waterfall (patient {who})", fontsize=11)
     return _finish(fig)

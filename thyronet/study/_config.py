@@ -71,6 +71,7 @@ _STUDY_CONSTRAINTS: dict[str, list] = {
     "hl_groups": [Interval(Integral, 3, None, closed="left")],
     "gradcam_patients": [Interval(Integral, 0, None, closed="left")],
     "shap_max_samples": [Interval(Integral, 0, None, closed="left")],
+    "optimism_bootstrap": [Interval(Integral, 0, None, closed="left")],
     "random_state": [Interval(Integral, None, None, closed="neither")],
 }
 
@@ -170,6 +171,9 @@ class StudyConfig:
         Patients in the Grad-CAM gallery (0: none).
     shap_max_samples : int, default=300
         Training patients explained by SHAP (0: no SHAP figures).
+    optimism_bootstrap : int, default=200
+        Bootstrap refits of Harrell's optimism correction of the clinical and
+        combined models' training AUC and calibration slope (0: none; the demo 20).
     random_state : int, default=0
         Seed of every random step.
     device : str, default="auto"
@@ -214,6 +218,7 @@ class StudyConfig:
     hl_groups: int = 10
     gradcam_patients: int = 6
     shap_max_samples: int = 300
+    optimism_bootstrap: int = 200
     random_state: int = 0
     device: str = "auto"
     verbose: int = 1
@@ -225,6 +230,7 @@ class StudyConfig:
         "hl_groups",
         "gradcam_patients",
         "shap_max_samples",
+        "optimism_bootstrap",
         "device",
         "verbose",
     )
@@ -297,6 +303,7 @@ class StudyConfig:
             pca_components=16,
             gradcam_patients=4,
             shap_max_samples=200,
+            optimism_bootstrap=20,
         )
         return cls.from_dict({**preset, **overrides})
 

@@ -64,7 +64,7 @@ def _performance_figures(results: StudyResults) -> dict[str, FigureRecord]:
             f"roc_{cohort}",
             f"ROC curves, {label.lower()}",
             f"ROC curves of the five models in the {label.lower()}; the legend gives each "
-            "model's AUC with its 95% DeLong confidence interval.",
+            "model's AUC with its 95% DeLong confidence interval (also in the AUC table).",
             "roc",
         )
         fig = plot_calibration_curves(
@@ -79,17 +79,26 @@ def _performance_figures(results: StudyResults) -> dict[str, FigureRecord]:
             fig,
             f"calibration_{cohort}",
             f"Calibration curves, {label.lower()}",
-            f"Observed fraction of CLNM against predicted probability (quantile bins) in the "
-            f"{label.lower()}; the legend gives the Hosmer-Lemeshow P value.",
+            f"Observed fraction of CLNM against predicted probability in the {label.lower()}: "
+            "lowess calibration curve with its 95% bootstrap band (shaded), observed fractions "
+            "in quantile bins (dots); the legend gives the Hosmer-Lemeshow P value. Slope and "
+            "intercept are in the calibration table.",
             "calibration",
         )
-        fig = plot_decision_curves(y, {MODEL_LABELS[m]: part[m] for m in cal_models}, title=label)
+        fig = plot_decision_curves(
+            y,
+            {MODEL_LABELS[m]: part[m] for m in cal_models},
+            title=label,
+            n_bootstrap=200,
+            random_state=cfg.random_state,
+        )
         figures[f"decision_{cohort}"] = _record(
             fig,
             f"decision_{cohort}",
             f"Decision curves, {label.lower()}",
             f"Net benefit against threshold probability in the {label.lower()}, with the "
-            "treat-all and treat-none strategies.",
+            "treat-all and treat-none strategies; shaded: 95% stratified bootstrap band (200 "
+            "samples) of each model's net benefit.",
             "decision",
         )
     return figures
@@ -207,7 +216,7 @@ def _shap_figures(results: StudyResults, frame: pd.DataFrame) -> dict[str, Figur
             "combined",
         ),
         "shap_waterfall": _record(
-            plot_shap_waterfall(explanation, highest),
+            plot_shap_waterfall(explanation, highest, patient_id=train[ID_COLUMN].iloc[highest]),
             "shap_waterfall",
             "SHAP waterfall of one patient",
             f"Contributions to the prediction of training patient "

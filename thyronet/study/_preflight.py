@@ -140,7 +140,7 @@ def check_images(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(jobs), desc="checking images", unit="img", leave=False)
+        bar = tqdm(total=len(jobs), desc="checking images", unit="img", leave=False, disable=None)
     blank = []
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:

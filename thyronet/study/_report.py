@@ -22,8 +22,9 @@ from markupsafe import Markup
 from thyronet import __version__
 from thyronet.backbones import resolve_pretrained
 from thyronet.plotting import figure_img
-from thyronet.study._labels import CALIBRATION_MODELS, COHORT_LABELS, MODEL_LABELS
+from thyronet.study._labels import COHORT_LABELS, MODEL_LABELS
 from thyronet.study._results import FigureRecord, StudyResults
+from thyronet.study._statistics import calibration_text, report_statistics
 from thyronet.study._tables import _report_tables
 
 __all__ = ["render_report", "write_report"]
@@ -99,9 +100,19 @@ def _text_dual_channel(results: StudyResults) -> str:
             f"{_compare(results, 'dl_f', 'dl_c', cohort)}."
         )
     if "gradcam" in results.figures:
+        chance = [c for m, c in results.statistics.get("chance", []) if m == "dl_f"]
         sentences.append(
-            "Gradient-weighted class activation maps (Grad-CAM) of Model 3 show "
-            "which regions of each view drove its predictions (figure below)."
+            "The Grad-CAM maps of Model 3 (figure below) show where in the fused image its "
+            "last convolutional layer responded for a few patients; they are one map over two "
+            "unregistered channels, so they cannot say which view drove a prediction (the "
+            "occlusion analysis does that), and they are not evidence of what predicts CLNM."
+            + (
+                " Model 3's AUC CI includes 0.5 in the "
+                + ", ".join(COHORT_LABELS[c].lower() for c in chance)
+                + ": these maps explain a model with no demonstrated discrimination there."
+                if chance
+                else ""
+            )
         )
     return " ".join(sentences)
 
@@ -179,32 +190,6 @@ def _text_delong(results: StudyResults) -> str:
     return " ".join(sentences)
 
 
-def _text_calibration(results: StudyResults) -> str:
-    cal = results.calibration
-    sentences = []
-    for cohort in results.cohorts:
-        items = []
-        for m in CALIBRATION_MODELS:
-            if (m, cohort) in cal.index:
-                items.append(f"{MODEL_LABELS[m]} {_p(cal.loc[(m, cohort), 'hl_p_value'])}")
-        pvals = [
-            cal.loc[(m, cohort), "hl_p_value"]
-            for m in CALIBRATION_MODELS
-            if (m, cohort) in cal.index
-        ]
-        pvals = [p for p in pvals if np.isfinite(p)]
-        if not pvals:
-            verdict = "the test could not be computed"
-        elif all(p > 0.05 for p in pvals):
-            verdict = "no model departed significantly from good calibration"
-        else:
-            verdict = "at least one model departed significantly from good calibration"
-        sentences.append(
-            f"{COHORT_LABELS[cohort]}: Hosmer-Lemeshow {', '.join(items)} — {verdict}."
-        )
-    return " ".join(sentences)
-
-
 def _text_thresholds(results: StudyResults) -> str:
     rule = results.config.threshold
     if rule == "youden":
@@ -240,7 +225,7 @@ def _narrative(results: StudyResults) -> dict[str, str]:
         "combined_features": _text_combined_features(results),
         "combined": _classifier_sentence(results, "combined"),
         "delong": _text_delong(results),
-        "calibration": _text_calibration(results),
+        "calibration": calibration_text(results),
         "thresholds": _text_thresholds(results),
         "files": (
             f"Written to {out}: {_FILES}."
@@ -280,6 +265,10 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
     loaded = [m for m, s in results.model_status.items() if s == "loaded"]
     if loaded:
         notes.append(f"Resumed: {', '.join(loaded)} loaded from the output folder, not refitted.")
+    tables = _report_tables(results)
+    stats = report_statistics(results, tables)
+    if stats["chance"]:
+        notes.append(stats["chance"])
     return _ENV.get_template("report.html.j2").render(
         title=title or "thyronet study: dual-channel deep learning for occult CLNM in PTMC",
         version=__version__,
@@ -289,7 +278,8 @@ def render_report(results: StudyResults, *, title: str | None = None) -> str:
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         notes=notes,
         text=_narrative(results),
-        tables=_report_tables(results),
+        tables=tables,
+        stats=stats,
         figs=_figures_by_section(results),
     )
 

@@ -90,6 +90,10 @@ class StudyResults:
     timings : dict of str to float
         Seconds per step.
     out_dir : Path or None
+    statistics : dict
+        Calibration summaries, optimism correction, reclassification and the models
+        indistinguishable from chance (:mod:`thyronet.study._statistics`); its
+        ``metrics`` entry holds the blocks ``metrics.json`` adds per (model, cohort).
     """
 
     config: StudyConfig
@@ -108,6 +112,7 @@ class StudyResults:
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     out_dir: Path | None = None
+    statistics: dict[str, Any] = field(default_factory=dict)
 
     @property
     def cohorts(self) -> list[str]:
@@ -165,6 +170,8 @@ class StudyResults:
                 "calibration_intercept": _num(cal["intercept"]),
                 "calibration_slope": _num(cal["slope"]),
             }
+        for (model, cohort), block in self.statistics.get("metrics", {}).items():
+            out.setdefault(model, {}).setdefault(cohort, {}).update(block)
         return out
 
 

@@ -23,6 +23,7 @@ from thyronet.metrics import baseline_table, evaluate_predictions, youden_thresh
 from thyronet.model_io import load_model, save_model, verify_model
 from thyronet.schema import COHORT_COLUMN, COHORTS, ID_COLUMN, LABEL_COLUMN
 from thyronet.study._config import StudyConfig, StudyError
+from thyronet.study._extra_figures import extra_figures
 from thyronet.study._figures import (
     _gradcam_figures,
     _lasso_figures,
@@ -38,12 +39,15 @@ from thyronet.study._fit import (
 )
 from thyronet.study._interrupt import interrupts_stop_the_study
 from thyronet.study._labels import MODEL_LABELS, MODEL_NAMES
+from thyronet.study._model_card import write_model_cards
 from thyronet.study._preflight import preflight
 from thyronet.study._progress import _Progress
 from thyronet.study._report import write_report
 from thyronet.study._results import StudyResults
 from thyronet.study._resume import _data_fingerprint, _model_fingerprint, _saved_model
+from thyronet.study._statistics import add_statistics, write_statistics_tables
 from thyronet.study._tables import _classifier_table, _feature_details
+from thyronet.study._tripod import tripod_table
 
 __all__ = ["run_study"]
 
@@ -132,12 +136,19 @@ def run_study(
     with interrupts_stop_the_study():  # SIGTERM stops training like Ctrl-C; nothing is saved
         fits = _fit_all(data, config, overrides, out, resume, progress)
     results = _evaluate(data, config, fits, out, progress)
+    with progress.step("statistics", "Calibration, optimism correction, NRI/IDI"):
+        add_statistics(results, data.frame, n_bootstrap=config.optimism_bootstrap)
     _add_figures(results, data.frame, progress)
+    with progress.step("extra_figures", "Participant flow, nomograms, per-view occlusion"):
+        results.figures.update(extra_figures(results, data.frame))
+        results.statistics["tripod"] = tripod_table(results, data.frame)
     results.timings = progress.timings
     results.timings["total"] = progress.total()
     if out is not None:
         with progress.step("write", f"Writing tables, figures and report.html to {out}"):
             _write_outputs(results, out)
+            write_statistics_tables(results, out / "tables")
+            write_model_cards(results, out)
             write_report(results, out / "report.html")
         progress.say(f"finished in {results.timings['total']:.1f} s; open {out / 'report.html'}")
     return results

@@ -191,6 +191,12 @@ def _cmd_predict(args) -> int:
             f"{len(table)} patients: {n_high} high risk, {len(table) - n_high} low risk "
             f"(threshold {float(threshold):.3f}, model {info.get('name')}); wrote {target}"
         )
+        source = (
+            "--threshold"
+            if args.threshold is not None
+            else (info.get("metadata") or {}).get("threshold_source", "not recorded")
+        )
+        print(f"threshold source: {source}")
     return 0
 
 

@@ -62,6 +62,13 @@ class StudyResults:
         model's predicted probability.
     thresholds : dict of str to float
         Decision threshold of each model.
+    feature_columns : list of str
+        The cohort columns the models saw as ``X`` (views, ROIs, clinical indicators,
+        ``extra_columns``); never the label, ``cohort``, ``patient_id``, ``oracle_risk``
+        or ``truth_*``.
+    threshold_sources : dict of str to str
+        How each threshold was chosen, in words (e.g. "Youden's J on the validation
+        (tuning) cohort predictions").
     performance : DataFrame
         Index ``(model, cohort)``: ``n, n_positive, auc, auc_low, auc_high,
         "AUC (95% CI)", threshold, accuracy, sensitivity, specificity``.
@@ -108,6 +115,8 @@ class StudyResults:
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     out_dir: Path | None = None
+    threshold_sources: dict[str, str] = field(default_factory=dict)
+    feature_columns: list[str] = field(default_factory=list)
 
     @property
     def cohorts(self) -> list[str]:

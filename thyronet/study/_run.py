@@ -19,7 +19,12 @@ import numpy as np
 import pandas as pd
 
 from thyronet import __version__
-from thyronet.metrics import baseline_table, evaluate_predictions, youden_threshold
+from thyronet.metrics import (
+    baseline_table,
+    choose_threshold,
+    evaluate_predictions,
+    parse_threshold_rule,
+)
 from thyronet.model_io import load_model, save_model, verify_model
 from thyronet.schema import COHORT_COLUMN, COHORTS, ID_COLUMN, LABEL_COLUMN
 from thyronet.study._config import StudyConfig, StudyError
@@ -35,6 +40,7 @@ from thyronet.study._fit import (
     _default_builders,
     _fit_model,
     _positive_proba,
+    feature_columns,
 )
 from thyronet.study._interrupt import interrupts_stop_the_study
 from thyronet.study._labels import MODEL_LABELS, MODEL_NAMES
@@ -123,7 +129,7 @@ def run_study(
     True
     """
     config, overrides = _check_arguments(config, models)
-    data = _Cohorts.of(_check_cohort(cohort))
+    data = _Cohorts.of(_check_cohort(cohort), config.extra_columns)
     _check_training_splits(config, data.y_train)
     progress = _Progress(config.verbose)
     out = Path(out_dir) if out_dir is not None else None
@@ -132,7 +138,7 @@ def run_study(
     with interrupts_stop_the_study():  # SIGTERM stops training like Ctrl-C; nothing is saved
         fits = _fit_all(data, config, overrides, out, resume, progress)
     results = _evaluate(data, config, fits, out, progress)
-    _add_figures(results, data.frame, progress)
+    _add_figures(results, data.frame, progress)  # the models see results.feature_columns
     results.timings = progress.timings
     results.timings["total"] = progress.total()
     if out is not None:
@@ -158,24 +164,28 @@ def _check_arguments(
 
 @dataclass
 class _Cohorts:
-    """The checked cohort frame and its training and validation parts."""
+    """The checked cohort frame, the models' ``X`` (its allowed feature columns only) and
+    its training and validation parts."""
 
     frame: pd.DataFrame
+    X: pd.DataFrame
     train: pd.DataFrame
     y_train: np.ndarray
     val: pd.DataFrame
     y_val: np.ndarray
 
     @classmethod
-    def of(cls, frame: pd.DataFrame) -> _Cohorts:
-        train = frame[frame[COHORT_COLUMN] == "train"]
-        val = frame[frame[COHORT_COLUMN] == "validation"]
+    def of(cls, frame: pd.DataFrame, extra_columns=None) -> _Cohorts:
+        X = frame[feature_columns(frame, extra_columns)]
+        in_train = (frame[COHORT_COLUMN] == "train").to_numpy()
+        in_val = (frame[COHORT_COLUMN] == "validation").to_numpy()
         return cls(
             frame,
-            train,
-            train[LABEL_COLUMN].to_numpy().astype(int),
-            val,
-            val[LABEL_COLUMN].to_numpy().astype(int),
+            X,
+            X[in_train],
+            frame.loc[in_train, LABEL_COLUMN].to_numpy().astype(int),
+            X[in_val],
+            frame.loc[in_val, LABEL_COLUMN].to_numpy().astype(int),
         )
 
     def summary(self) -> str:
@@ -194,6 +204,7 @@ class _Fits:
     models: dict[str, Any] = field(default_factory=dict)
     status: dict[str, str] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)
+    threshold_sources: dict[str, str] = field(default_factory=dict)
     probabilities: dict[str, np.ndarray] = field(default_factory=dict)
     routes: dict[str, str] = field(default_factory=dict)
 
@@ -210,7 +221,9 @@ def _fit_all(
     fits = _Fits()
     data_print = _data_fingerprint(data.frame)
     dl_f_digest = None
-    in_train = (data.frame[COHORT_COLUMN] == "train").to_numpy()
+    rule = parse_threshold_rule(config.threshold)
+    chosen_on = (data.frame[COHORT_COLUMN] == (rule.cohort or "train")).to_numpy()
+    y_chosen = data.frame[LABEL_COLUMN].to_numpy().astype(int)[chosen_on]
     for name in MODEL_NAMES:
         override = overrides.get(name)
         fingerprint = _model_fingerprint(name, config, data_print, override, dl_f_digest)
@@ -224,15 +237,15 @@ def _fit_all(
         with progress.step(
             f"predict_{name}", f"{MODEL_LABELS[name]}: predicting {len(data.frame)} patients"
         ):
-            fits.probabilities[name] = _positive_proba(model, data.frame)
-        fits.thresholds[name] = (
-            youden_threshold(data.y_train, fits.probabilities[name][in_train]).threshold
-            if config.threshold == "youden"
-            else float(config.threshold)
-        )
+            fits.probabilities[name] = _positive_proba(model, data.X)
+        try:
+            chosen = choose_threshold(y_chosen, fits.probabilities[name][chosen_on], rule)
+        except ValueError as err:
+            raise StudyError(f"{MODEL_LABELS[name]}: {err}") from None
+        fits.thresholds[name], fits.threshold_sources[name] = chosen.threshold, chosen.source
         if folder is not None and status == "fitted":
             with progress.step(f"save_{name}", f"{MODEL_LABELS[name]}: saving to {folder}"):
-                _save(name, model, folder, fingerprint, fits.thresholds[name], config, data)
+                _save(name, model, folder, fingerprint, chosen, config, data)
         if folder is not None and name == "dl_f":
             dl_f_digest = verify_model(folder)["digest"]
     return fits
@@ -294,7 +307,7 @@ def _save(
     model: Any,
     folder: Path,
     fingerprint: dict[str, Any],
-    threshold: float,
+    threshold: Any,
     config: StudyConfig,
     data: _Cohorts,
 ) -> None:
@@ -302,11 +315,12 @@ def _save(
         model,
         folder,
         name=name,
-        threshold=threshold,
+        threshold=threshold.threshold,
         metadata={
             "label": MODEL_LABELS[name],
             "fingerprint": fingerprint,
             "threshold_rule": config.threshold,
+            "threshold_source": threshold.source,
             "config": config.to_dict(),
             "trained_on": {
                 "cohort": "train",
@@ -333,7 +347,7 @@ def _evaluate(
     )
     with progress.step("evaluate", "Evaluating: AUCs, DeLong tests, calibration"):
         evaluation = evaluate_predictions(
-            predictions, list(MODEL_NAMES), threshold=config.threshold, hl_groups=config.hl_groups
+            predictions, list(MODEL_NAMES), threshold=fits.thresholds, hl_groups=config.hl_groups
         )
         table1 = baseline_table(frame)
         classifier_scores = _classifier_table(fits.models)
@@ -344,6 +358,7 @@ def _evaluate(
         model_status=fits.status,
         predictions=predictions,
         thresholds=fits.thresholds,
+        threshold_sources=fits.threshold_sources,
         performance=evaluation["performance"],
         delong=evaluation["delong"],
         calibration=evaluation["calibration"],
@@ -352,6 +367,7 @@ def _evaluate(
         selected_features=selected,
         feature_counts=feature_counts,
         out_dir=out,
+        feature_columns=list(data.X.columns),
     )
     for name in ("combined", "clinical"):
         if fits.routes.get(name) == "fit":
@@ -389,9 +405,11 @@ def _write_outputs(results: StudyResults, out: Path) -> None:
         "config": results.config.to_dict(),
         "cohort_roles": COHORT_ROLES,
         "feature_cv": results.config.feature_cv,
+        "feature_columns": results.feature_columns,
         "early_stopping_on": results.config.early_stopping_on,
         "model_status": results.model_status,
         "thresholds": results.thresholds,
+        "threshold_source": results.threshold_sources,
         "chosen_classifiers": results.chosen_classifiers,
         "feature_counts": results.feature_counts,
         "selected_features": results.selected_features["feature"].tolist(),

@@ -150,3 +150,52 @@ def test_only_feature_columns_reach_the_models(cheap_study, cohort):
     seen = run_study(leaky, config(extra_columns=["hint"]), models=cheap_models())
     assert "hint" in seen.feature_columns
     assert seen.auc("dl_l", "test") > results.auc("dl_l", "test")
+
+
+def test_full_classification_metrics_with_wilson_intervals(cheap_study):
+    from thyronet.metrics import binary_summary
+
+    results, out = cheap_study
+    metrics = json.loads((out / "metrics.json").read_text())
+    predictions = results.predictions
+    names = ("sensitivity", "specificity", "ppv", "npv", "accuracy", "f1")
+    for model in MODEL_NAMES:
+        assert list(metrics[model]) == ["train", "validation", "test"]
+        for cohort, entry in metrics[model].items():
+            part = predictions[predictions["cohort"] == cohort]
+            summary = binary_summary(part["clnm"], part[model], results.thresholds[model])
+            for name in names:
+                low, high = entry[f"{name}_ci"]
+                expected = getattr(summary, name)
+                assert (entry[name], low, high) == pytest.approx(tuple(expected)[:3])
+            assert entry["confusion"] == {
+                "tp": summary.tp,
+                "fp": summary.fp,
+                "tn": summary.tn,
+                "fn": summary.fn,
+            }
+    performance = (out / "tables" / "performance.csv").read_text().splitlines()[0].split(",")
+    assert {"ppv", "npv", "f1", "ppv_low", "f1_high", "tp", "fn"} <= set(performance)
+    report = (out / "report.html").read_text()
+    assert "PPV (95% CI)" in report and "NPV (95% CI)" in report
+
+
+def test_per_center_auc_when_the_cohort_has_several_centres(cohort, tmp_path):
+    import pandas as pd
+
+    mixed = cohort.copy()
+    mixed["center"] = np.where(np.arange(len(mixed)) % 3 == 0, "north", "south")
+    results = run_study(mixed, config(), tmp_path, models=cheap_models())
+    table = pd.read_csv(tmp_path / "tables" / "per_center.csv")
+    assert set(table["center"]) == {"north", "south"}
+    assert len(table) == len(MODEL_NAMES) * 3 * 2
+    row = table[(table["model"] == "clinical") & (table["cohort"] == "test")]
+    for _, r in row.iterrows():
+        mask = (mixed["cohort"] == "test") & (mixed["center"] == r["center"])
+        from thyronet.metrics import roc_auc_ci
+
+        expected = roc_auc_ci(mixed.loc[mask, "clnm"], results.predictions.loc[mask, "clinical"])
+        assert r["auc"] == pytest.approx(expected.auc)
+    assert "AUC per centre" in (tmp_path / "report.html").read_text()
+    single = mixed.assign(center="north")
+    assert run_study(single, config(), models=cheap_models()).per_center.empty

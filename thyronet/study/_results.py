@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from thyronet.metrics import BinarySummary
 from thyronet.schema import COHORT_COLUMN, COHORTS
 from thyronet.study._config import StudyConfig
 
@@ -62,6 +63,10 @@ class StudyResults:
         model's predicted probability.
     thresholds : dict of str to float
         Decision threshold of each model.
+    per_center : DataFrame
+        AUC (95% CI) of each model per cohort and centre (``model, cohort, center, n,
+        n_positive, auc, auc_low, auc_high, "AUC (95% CI)", note``); empty unless the
+        cohort's ``center`` column has more than one value.
     feature_columns : list of str
         The cohort columns the models saw as ``X`` (views, ROIs, clinical indicators,
         ``extra_columns``); never the label, ``cohort``, ``patient_id``, ``oracle_risk``
@@ -71,7 +76,9 @@ class StudyResults:
         (tuning) cohort predictions").
     performance : DataFrame
         Index ``(model, cohort)``: ``n, n_positive, auc, auc_low, auc_high,
-        "AUC (95% CI)", threshold, accuracy, sensitivity, specificity``.
+        "AUC (95% CI)", threshold, accuracy, sensitivity, specificity, ppv, npv, f1``,
+        each threshold metric's Wilson interval (``<metric>_low``, ``<metric>_high``)
+        and the confusion counts ``tp, fp, tn, fn``.
     delong : DataFrame
         Pairwise paired DeLong tests per cohort: ``cohort, model_a, model_b,
         difference, ci_low, ci_high, z, p_value``.
@@ -117,6 +124,7 @@ class StudyResults:
     out_dir: Path | None = None
     threshold_sources: dict[str, str] = field(default_factory=dict)
     feature_columns: list[str] = field(default_factory=list)
+    per_center: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def cohorts(self) -> list[str]:
@@ -162,9 +170,15 @@ class StudyResults:
                 "auc": float(row["auc"]),
                 "auc_ci": [float(row["auc_low"]), float(row["auc_high"])],
                 "threshold": float(row["threshold"]),
-                "accuracy": _num(row["accuracy"]),
-                "sensitivity": _num(row["sensitivity"]),
-                "specificity": _num(row["specificity"]),
+                **{
+                    key: value
+                    for metric in BinarySummary.METRICS
+                    for key, value in (
+                        (metric, _num(row[metric])),
+                        (f"{metric}_ci", [_num(row[f"{metric}_low"]), _num(row[f"{metric}_high"])]),
+                    )
+                },
+                "confusion": {k: int(row[k]) for k in ("tp", "fp", "tn", "fn")},
                 "hosmer_lemeshow": {
                     "statistic": _num(cal["hl_statistic"]),
                     "df": (int(cal["hl_df"]) if np.isfinite(cal["hl_df"]) else None),

@@ -26,7 +26,7 @@ from thyronet.metrics import (
     parse_threshold_rule,
 )
 from thyronet.model_io import load_model, save_model, verify_model
-from thyronet.schema import COHORT_COLUMN, COHORTS, ID_COLUMN, LABEL_COLUMN
+from thyronet.schema import CENTER_COLUMN, COHORT_COLUMN, COHORTS, ID_COLUMN, LABEL_COLUMN
 from thyronet.study._config import StudyConfig, StudyError
 from thyronet.study._figures import (
     _gradcam_figures,
@@ -49,7 +49,7 @@ from thyronet.study._progress import _Progress
 from thyronet.study._report import write_report
 from thyronet.study._results import StudyResults
 from thyronet.study._resume import _data_fingerprint, _model_fingerprint, _saved_model
-from thyronet.study._tables import _classifier_table, _feature_details
+from thyronet.study._tables import _classifier_table, _feature_details, _per_center_table
 
 __all__ = ["run_study"]
 
@@ -369,6 +369,8 @@ def _evaluate(
         out_dir=out,
         feature_columns=list(data.X.columns),
     )
+    if CENTER_COLUMN in frame.columns:
+        results.per_center = _per_center_table(predictions, frame[CENTER_COLUMN], results.cohorts)
     for name in ("combined", "clinical"):
         if fits.routes.get(name) == "fit":
             results.notes.append(
@@ -426,6 +428,8 @@ def _write_outputs(results: StudyResults, out: Path) -> None:
     )
     auc_wide.to_csv(tables / "auc.csv")
     results.delong.to_csv(tables / "delong.csv", index=False)
+    if len(results.per_center):
+        results.per_center.to_csv(tables / "per_center.csv", index=False)
     results.calibration.reset_index().to_csv(tables / "hosmer_lemeshow.csv", index=False)
     results.table1.to_csv(tables / "table1.csv", index=False)
     results.selected_features.to_csv(tables / "selected_features.csv", index=False)

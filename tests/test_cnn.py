@@ -185,6 +185,35 @@ def test_freeze_epochs_train_only_the_head(data):
     )
 
 
+def test_class_weighted_probabilities_are_corrected_to_the_training_prevalence():
+    # 20% positives and no signal: a weighted loss pulls the raw logit up by log(4)
+    X, _ = make_images(n=80, size=16, seed=1)
+    y = (np.arange(80) % 5 == 0).astype(int)
+    settings = dict(max_epochs=6, lr=3e-3, early_stopping=False, validation_fraction=None)
+    settings["augment"] = False
+    plain = tiny(**settings).fit(X, y)
+    weighted = tiny(class_weight="balanced", **settings).fit(X, y)
+    assert plain.logit_offset_ == 0.0
+    assert weighted.logit_offset_ == pytest.approx(np.log(4.0))
+    p = weighted.predict_proba(X)[:, 1]
+    raw = 1 / (1 + np.exp(-(weighted.decision_function(X) + weighted.logit_offset_)))
+    assert raw.mean() > 0.33  # uncorrected: far above the prevalence
+    assert abs(p.mean() - y.mean()) < 0.06  # calibration-in-the-large restored
+    assert abs(p.mean() - plain.predict_proba(X)[:, 1].mean()) < 0.05
+    np.testing.assert_allclose(1 / (1 + np.exp(-weighted.decision_function(X))), p, rtol=1e-5)
+
+
+def test_predict_proba_is_fp32_and_matches_skorch_without_weights(fitted, data):
+    X, _ = data
+    fitted.net_.autocast = True  # as a bf16-trained model on CUDA
+    try:
+        proba = fitted.predict_proba(X)
+        assert fitted.net_.autocast is True  # restored after the fp32 pass
+    finally:
+        fitted.net_.autocast = False
+    np.testing.assert_array_equal(proba, fitted.net_.predict_proba(X))
+
+
 def test_balanced_class_weight_sets_the_positive_weight(data):
     X, _ = make_images(n=40)
     y = np.r_[np.ones(10, int), np.zeros(30, int)]

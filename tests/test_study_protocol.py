@@ -178,6 +178,9 @@ def test_full_classification_metrics_with_wilson_intervals(cheap_study):
     assert {"ppv", "npv", "f1", "ppv_low", "f1_high", "tp", "fn"} <= set(performance)
     report = (out / "report.html").read_text()
     assert "PPV (95% CI)" in report and "NPV (95% CI)" in report
+    kinds = results.delong.groupby("cohort")["kind"].unique()
+    assert list(kinds["train"]) == ["apparent"] and list(kinds["test"]) == ["held-out"]
+    assert "training set (apparent: the models were fitted on it)" in report
 
 
 def test_per_center_auc_when_the_cohort_has_several_centres(cohort, tmp_path):

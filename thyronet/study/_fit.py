@@ -107,7 +107,9 @@ def _default_builders(config: StudyConfig) -> dict[str, Callable[..., Any]]:
             lasso__cv=config.lasso_cv,
             lasso__selection=config.lasso_selection,
             lasso__max_features=config.lasso_max_features,
+            lasso__random_state=config.random_state,
             classify__candidates=config.classifiers,
+            classify__random_state=config.random_state,
         )
 
     def combined(dl_f):

@@ -167,8 +167,10 @@ def _text_combined_features(results: StudyResults) -> str:
 def _text_delong(results: StudyResults) -> str:
     sentences = []
     for cohort in results.cohorts:
+        apparent = " (apparent: the models were fitted on it)" if cohort == "train" else ""
         sentences.append(
-            f"In the {COHORT_LABELS[cohort].lower()}, the AUC of {MODEL_LABELS['combined']} was "
+            f"In the {COHORT_LABELS[cohort].lower()}{apparent}, the AUC of "
+            f"{MODEL_LABELS['combined']} was "
             f"{_compare(results, 'combined', 'dl_f', cohort)} and "
             f"{_compare(results, 'combined', 'clinical', cohort)}."
         )

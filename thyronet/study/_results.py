@@ -80,8 +80,9 @@ class StudyResults:
         each threshold metric's Wilson interval (``<metric>_low``, ``<metric>_high``)
         and the confusion counts ``tp, fp, tn, fn``.
     delong : DataFrame
-        Pairwise paired DeLong tests per cohort: ``cohort, model_a, model_b,
-        difference, ci_low, ci_high, z, p_value``.
+        Pairwise paired DeLong tests per cohort: ``cohort, kind, model_a, model_b,
+        difference, ci_low, ci_high, z, p_value``; ``kind`` is ``"apparent"`` on the
+        training cohort (the models were fitted on it), else ``"held-out"``.
     calibration : DataFrame
         Index ``(model, cohort)``: Hosmer-Lemeshow ``hl_statistic, hl_df,
         hl_p_value`` (df rule ``development`` on train, ``external`` elsewhere),

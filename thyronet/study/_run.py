@@ -349,6 +349,8 @@ def _evaluate(
         evaluation = evaluate_predictions(
             predictions, list(MODEL_NAMES), threshold=fits.thresholds, hl_groups=config.hl_groups
         )
+        delong = evaluation["delong"]
+        delong.insert(1, "kind", np.where(delong["cohort"] == "train", "apparent", "held-out"))
         table1 = baseline_table(frame)
         classifier_scores = _classifier_table(fits.models)
         selected, feature_counts = _feature_details(fits.models["combined"])
@@ -360,7 +362,7 @@ def _evaluate(
         thresholds=fits.thresholds,
         threshold_sources=fits.threshold_sources,
         performance=evaluation["performance"],
-        delong=evaluation["delong"],
+        delong=delong,
         calibration=evaluation["calibration"],
         table1=table1,
         classifier_scores=classifier_scores,

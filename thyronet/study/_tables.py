@@ -230,6 +230,7 @@ def _auc_table(results: StudyResults) -> pd.DataFrame:
 
 _DELONG_NAMES = {
     "cohort": "Cohort",
+    "kind": "Kind",
     "model_a": "Model A",
     "model_b": "Model B",
     "difference": "AUC A - B",

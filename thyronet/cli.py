@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold",
         type=float,
         help="probability threshold of the high-risk "
-        "group (default: the model's, Youden on its training cohort)",
+        "group (default: the model's, chosen by the study's threshold rule)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("-q", "--quiet", action="store_true")

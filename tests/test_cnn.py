@@ -615,3 +615,15 @@ def test_an_interrupt_during_training_is_raised_not_swallowed(data, monkeypatch,
     assert calls and max(calls) == 2
     with pytest.raises(NotFittedError):
         cnn.predict_proba(X)
+
+
+def test_the_class_weight_correction_survives_save_and_load(tmp_path):
+    from thyronet.model_io import load_model, save_model
+
+    X, _ = make_images(n=40, size=16, seed=1)
+    y = (np.arange(40) % 4 == 0).astype(int)
+    cnn = tiny(max_epochs=1, class_weight="balanced", validation_fraction=0.25).fit(X, y)
+    save_model(cnn, tmp_path / "m")
+    loaded, _ = load_model(tmp_path / "m")
+    assert loaded.logit_offset_ == cnn.logit_offset_ > 0.9  # log of ~n_neg / n_pos
+    np.testing.assert_allclose(loaded.predict_proba(X), cnn.predict_proba(X), rtol=1e-5)

@@ -480,7 +480,7 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         AUCs and thresholds).
         """
         data = self._dataset(X)
-        offset = float(getattr(self, "logit_offset_", 0.0))  # models saved before it: 0
+        offset = float(getattr(self, "logit_offset_", None) or 0.0)  # saved before it: 0
         net = self.net_
         autocast, net.autocast = net.autocast, False
         try:

@@ -188,6 +188,35 @@ def test_freeze_epochs_train_only_the_head(data):
     )
 
 
+def test_class_weighted_probabilities_are_corrected_to_the_training_prevalence():
+    # 20% positives and no signal: a weighted loss pulls the raw logit up by log(4)
+    X, _ = make_images(n=80, size=16, seed=1)
+    y = (np.arange(80) % 5 == 0).astype(int)
+    settings = dict(max_epochs=6, lr=3e-3, early_stopping=False, validation_fraction=None)
+    settings["augment"] = False
+    plain = tiny(**settings).fit(X, y)
+    weighted = tiny(class_weight="balanced", **settings).fit(X, y)
+    assert plain.logit_offset_ == 0.0
+    assert weighted.logit_offset_ == pytest.approx(np.log(4.0))
+    p = weighted.predict_proba(X)[:, 1]
+    raw = 1 / (1 + np.exp(-(weighted.decision_function(X) + weighted.logit_offset_)))
+    assert raw.mean() > 0.33  # uncorrected: far above the prevalence
+    assert abs(p.mean() - y.mean()) < 0.06  # calibration-in-the-large restored
+    assert abs(p.mean() - plain.predict_proba(X)[:, 1].mean()) < 0.05
+    np.testing.assert_allclose(1 / (1 + np.exp(-weighted.decision_function(X))), p, rtol=1e-5)
+
+
+def test_predict_proba_is_fp32_and_matches_skorch_without_weights(fitted, data):
+    X, _ = data
+    fitted.net_.autocast = True  # as a bf16-trained model on CUDA
+    try:
+        proba = fitted.predict_proba(X)
+        assert fitted.net_.autocast is True  # restored after the fp32 pass
+    finally:
+        fitted.net_.autocast = False
+    np.testing.assert_array_equal(proba, fitted.net_.predict_proba(X))
+
+
 def test_balanced_class_weight_sets_the_positive_weight(data):
     X, _ = make_images(n=40)
     y = np.r_[np.ones(10, int), np.zeros(30, int)]
@@ -268,35 +297,17 @@ def test_channels_last_and_precision_settings(fitted, data):
     np.testing.assert_allclose(proba, fitted.predict_proba(X), atol=0.05)
 
 
-def test_predict_proba_picks_the_fastest_precision(fitted, data, monkeypatch):
-    """precision="auto": fp32 or bf16 measured once per process; same answers either way."""
-    X, y = data
+def test_predict_proba_measures_no_path_and_runs_in_fp32(fitted, data, monkeypatch):
+    """Evaluation predictions are fp32 whatever the precision (bf16 logits tie patients):
+    SkorchCNN.predict_proba measures no inference path; DeepFeatureExtractor does."""
+    X, _ = data
     monkeypatch.setattr(_paths, "MIN_IMAGES_TO_PICK", 1)
     clear_path_cache()
-    fp32 = clone(fitted).set_params(precision="fp32")._initialize_untrained(2)
-    fp32.net_.module_.load_state_dict(fitted.net_.module_.state_dict())
-    exact = fp32.predict_proba(X)
-    assert not path_cache()  # an explicit precision measures nothing
-    try:
-        proba = fitted.predict_proba(X)
-        (path,) = path_cache().values()
-        assert path.source == "measured" and path.channels_last
-        assert sorted(path.images_per_s) == ["bf16 channels-last", "fp32 channels-last"]
-
-        def bf16_wins(module, forward, probe, candidates):
-            return {p.name: 2.0 if p.precision == "bf16" else 1.0 for p in candidates}
-
-        clear_path_cache()
-        monkeypatch.setattr(_paths, "_measure", bf16_wins)
-        fast = fitted.predict_proba(X)
-        assert fitted._inference_path(X).name == "bf16 channels-last"
-    finally:
-        clear_path_cache()
-    assert fitted.net_.autocast == torch.cuda.is_available()  # restored after predicting
-    assert not np.array_equal(fast, exact)  # bf16 really ran
-    for p in (proba, fast):
-        np.testing.assert_allclose(p, exact, atol=0.02)
-        assert abs(roc_auc_score(y, p[:, 1]) - roc_auc_score(y, exact[:, 1])) <= 0.01
+    bf16 = clone(fitted).set_params(precision="bf16")._initialize_untrained(2)
+    bf16.net_.module_.load_state_dict(fitted.net_.module_.state_dict())
+    np.testing.assert_array_equal(bf16.predict_proba(X), fitted.predict_proba(X))
+    assert not path_cache()
+    assert bf16.net_.autocast  # the training setting is kept for training
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only error")
@@ -620,3 +631,15 @@ def test_an_interrupt_during_training_is_raised_not_swallowed(data, monkeypatch,
     assert calls and max(calls) == 2
     with pytest.raises(NotFittedError):
         cnn.predict_proba(X)
+
+
+def test_the_class_weight_correction_survives_save_and_load(tmp_path):
+    from thyronet.model_io import load_model, save_model
+
+    X, _ = make_images(n=40, size=16, seed=1)
+    y = (np.arange(40) % 4 == 0).astype(int)
+    cnn = tiny(max_epochs=1, class_weight="balanced", validation_fraction=0.25).fit(X, y)
+    save_model(cnn, tmp_path / "m")
+    loaded, _ = load_model(tmp_path / "m")
+    assert loaded.logit_offset_ == cnn.logit_offset_ > 0.9  # log of ~n_neg / n_pos
+    np.testing.assert_allclose(loaded.predict_proba(X), cnn.predict_proba(X), rtol=1e-5)

@@ -190,7 +190,7 @@ def test_lasso_selector_exposes_the_path_and_cv_curve():
     assert np.count_nonzero(selector.coef_path_[:, -1]) > 2
     assert selector.cv_scores_.shape == (40, 5)
     np.testing.assert_allclose(selector.cv_mean_, selector.cv_scores_.mean(1))
-    np.testing.assert_allclose(selector.cv_std_, selector.cv_scores_.std(1))
+    np.testing.assert_allclose(selector.cv_std_, selector.cv_scores_.std(1, ddof=1))
     best = np.argmin(selector.cv_mean_)
     assert selector.alpha_ == selector.alphas_[best]
     k = int(np.flatnonzero(selector.alphas_ == selector.alpha_)[0])
@@ -208,6 +208,34 @@ def test_lasso_selector_one_standard_error_rule_is_sparser():
     limit = sparse.cv_mean_[best] + sparse.cv_std_[best] / np.sqrt(5)
     assert sparse.cv_mean_[sparse.alphas_ == sparse.alpha_][0] <= limit
     assert sparse.get_support().sum() <= low.get_support().sum()
+
+
+def test_lasso_one_se_uses_glmnets_standard_error_and_seeded_shuffled_folds():
+    X, y = _linear(p=20)
+    sparse = LassoSelector(alphas=30, selection="1se").fit(X, y)
+    # glmnet: cvsd = sqrt(sum((cvraw - cvm)^2) / (N * (N - 1)))
+    raw = sparse.cv_scores_
+    cvsd = np.sqrt(((raw - raw.mean(1, keepdims=True)) ** 2).sum(1) / (5 * 4))
+    np.testing.assert_allclose(sparse.cv_std_ / np.sqrt(5), cvsd)
+    a = LassoSelector(alphas=30, random_state=0).fit(X, y)
+    b = LassoSelector(alphas=30, random_state=0).fit(X, y)
+    c = LassoSelector(alphas=30, random_state=1).fit(X, y)
+    ordered = LassoSelector(alphas=30).fit(X, y)
+    np.testing.assert_array_equal(a.cv_scores_, b.cv_scores_)
+    assert not np.allclose(a.cv_scores_, c.cv_scores_)
+    assert not np.allclose(a.cv_scores_, ordered.cv_scores_)
+
+
+def test_classifier_selector_shuffles_its_folds_with_random_state():
+    from thyronet import ClassifierSelector
+
+    X, y = _linear(p=5)
+    scores = [
+        ClassifierSelector(["naive_bayes"], cv=3, random_state=seed).fit(X, y).scores_
+        for seed in (0, 0, 1)
+    ]
+    assert scores[0]["split0_score"].iloc[0] == scores[1]["split0_score"].iloc[0]
+    assert scores[0]["split0_score"].iloc[0] != scores[2]["split0_score"].iloc[0]
 
 
 def test_lasso_selector_logistic_method():

@@ -222,6 +222,12 @@ def _cmd_predict(args) -> int:
             f"{len(table)} patients: {n_high} high risk, {len(table) - n_high} low risk "
             f"(threshold {float(threshold):.3f}, model {info.get('name')}); wrote {target}"
         )
+        source = (
+            "--threshold"
+            if args.threshold is not None
+            else (info.get("metadata") or {}).get("threshold_source", "not recorded")
+        )
+        print(f"threshold source: {source}")
     return 0
 
 
@@ -300,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold",
         type=float,
         help="probability threshold of the high-risk "
-        "group (default: the model's, Youden on its training cohort)",
+        "group (default: the model's, chosen by the study's threshold rule)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("-q", "--quiet", action="store_true")

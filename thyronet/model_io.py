@@ -93,7 +93,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
 _WEIGHTS_MARK = "_thyronet_weights"
 # marker key of a dict standing in for a pandas object
 _PANDAS_MARK = "__thyronet_pandas__"
-_CNN_ATTRS = ("n_epochs_", "best_epoch_")
+_CNN_ATTRS = ("n_epochs_", "best_epoch_", "logit_offset_")
 
 
 class ModelFileError(RuntimeError):

@@ -8,6 +8,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from thyronet.metrics import (
+    BinarySummary,
     ModelComparison,
     binary_summary,
     compare_models,
@@ -95,6 +96,14 @@ def test_evaluate_cohorts_layout_and_values():
         "accuracy",
         "sensitivity",
         "specificity",
+        "ppv",
+        "npv",
+        "f1",
+        *[f"{m}_{e}" for m in BinarySummary.METRICS for e in ("low", "high")],
+        "tp",
+        "fp",
+        "tn",
+        "fn",
     ]
     mask = (cohorts == "validation").to_numpy()
     row = table.loc[("Combined", "validation")]
@@ -104,6 +113,9 @@ def test_evaluate_cohorts_layout_and_values():
     assert row.sensitivity == summary.sensitivity.estimate
     assert row.specificity == summary.specificity.estimate
     assert row.accuracy == summary.accuracy.estimate
+    assert (row.ppv, row.ppv_low, row.ppv_high) == tuple(summary.ppv)[:3]
+    assert (row.f1_low, row.npv_high) == (summary.f1.low, summary.npv.high)
+    assert (row.tp, row.fp, row.tn, row.fn) == (summary.tp, summary.fp, summary.tn, summary.fn)
     assert row.n == 60 and row.threshold == 0.5
 
 

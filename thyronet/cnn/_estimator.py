@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,7 +36,6 @@ from thyronet.cnn._augment import ImageAugment
 from thyronet.cnn._data import ImageBatches, check_binary_target, check_images
 from thyronet.cnn._device import resolve_device, torch_threads
 from thyronet.cnn._net import ThyroNet
-from thyronet.cnn._paths import InferencePath, candidate_paths, pick_path
 from thyronet.cnn._training import (
     OPTIMIZERS,
     autocast_setting,
@@ -95,7 +92,10 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         Train only the classifier head for this many epochs, then the whole network.
     class_weight : {"balanced"}, dict or None, default=None
         ``"balanced"`` weighs positives by ``n_negative / n_positive`` in the loss;
-        ``{label: weight}`` by ``weight[positive] / weight[negative]``.
+        ``{label: weight}`` by ``weight[positive] / weight[negative]``. A loss weight
+        ``w`` shifts the learned logit by ``log w``; :meth:`predict_proba` and
+        :meth:`decision_function` subtract it (``logit_offset_``), so probabilities
+        stay calibrated to the training prevalence.
     augment : bool or ImageAugment, default=True
         Train-time augmentation (flips, small affine, gamma/contrast/brightness,
         speckle noise); ``True`` uses :class:`ImageAugment` defaults.
@@ -169,6 +169,9 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         Device the model lives on.
     best_epoch_ : int or None
         Epoch whose weights were kept (early stopping), ``None`` without validation.
+    logit_offset_ : float
+        ``log w`` of the positive-class loss weight ``w`` of ``class_weight`` (0 without
+        one), subtracted from the logits at prediction.
     n_epochs_ : int
         Epochs actually run.
 
@@ -391,6 +394,7 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         pos_weight = positive_weight(self.class_weight, y01[train.indices], classes)
         net = self._train(X.shape[1], device, seed, (train, valid), callbacks, pos_weight)
         self._finish_fit(net, X.shape[1], device, classes, validated=valid is not None)
+        self.logit_offset_ = 0.0 if pos_weight is None else float(np.log(pos_weight))
         return self
 
     def _train(self, n_channels: int, device: str, seed: int, data, callbacks, pos_weight):
@@ -466,45 +470,36 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         self._set_fitted(net, n_channels, device)
         self.n_epochs_ = 0
         self.best_epoch_ = None
+        self.logit_offset_ = 0.0
 
     def _dataset(self, X) -> ImageBatches:
         check_is_fitted(self, "net_")
         return ImageBatches(check_images(X, n_channels=self.n_features_in_))
 
-    def _inference_path(self, X) -> InferencePath | None:
-        """The fastest prediction path for images like ``X`` (``None``: keep the net's).
+    def _logit_batches(self, X):
+        """The corrected fp32 logits of ``classes_[1]``, batch by batch, on the device.
 
-        ``precision="auto"`` picks fp32 or bf16 autocast by measuring
-        (:func:`thyronet.cnn._paths.pick_path`), at the layout of ``channels_last``.
-        A net that autocasts to another dtype (fp16 from Accelerate) keeps it.
+        Inference runs in fp32 whatever the training precision: bf16 logits have
+        8 bits of mantissa and tie patients whose risks differ (artificial ties in
+        AUCs and thresholds).
         """
-        if self.precision != "auto" or isinstance(self.net_.autocast, torch.dtype):
-            return None
-        module = self.net_.module_
-        return pick_path(
-            module,
-            module,
-            X,
-            candidates=candidate_paths("auto", bool(self.channels_last), self.device_),
-            device=self.device_,
-            key=("logits", self.backbone_.name),
-        )
-
-    @contextmanager
-    def _predicting(self, data: ImageBatches) -> Iterator[None]:
-        """Run the net's inference on the path of :meth:`_inference_path`."""
-        path = self._inference_path(data.X)
-        before = self.net_.autocast
-        if path is not None:
-            self.net_.autocast = path.precision == "bf16"
+        data = self._dataset(X)
+        offset = float(getattr(self, "logit_offset_", None) or 0.0)  # saved before it: 0
+        net = self.net_
+        autocast, net.autocast = net.autocast, False
         try:
             with torch.inference_mode():
-                yield
+                for logits in net.forward_iter(data, training=False):
+                    logits = logits.float()
+                    yield logits - offset if offset else logits
         finally:
-            self.net_.autocast = before
+            net.autocast = autocast
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities ``(n_samples, 2)``; column 1 is ``classes_[1]``.
+
+        Computed in fp32; with ``class_weight`` the loss weight's logit shift is
+        removed (``logit_offset_``), so they match the training prevalence.
 
         Parameters
         ----------
@@ -514,16 +509,15 @@ class SkorchCNN(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, 2)
         """
-        data = self._dataset(X)
-        with self._predicting(data):
-            return self.net_.predict_proba(data)
+        probas = []
+        for logits in self._logit_batches(X):
+            p = torch.sigmoid(logits)
+            probas.append(torch.stack((1 - p, p), dim=1).cpu().numpy())
+        return np.concatenate(probas, 0)
 
     def decision_function(self, X) -> np.ndarray:
-        """The logit of ``classes_[1]`` for each sample, shape ``(n_samples,)``."""
-        data = self._dataset(X)
-        with self._predicting(data):
-            logits = [y.float().cpu() for y in self.net_.forward_iter(data, training=False)]
-        return torch.cat(logits).numpy()
+        """The (fp32, class-weight corrected) logit of ``classes_[1]``, shape ``(n_samples,)``."""
+        return torch.cat([y.cpu() for y in self._logit_batches(X)]).numpy()
 
     def predict(self, X) -> np.ndarray:
         """Predicted class labels (probability of ``classes_[1]`` above 0.5)."""

@@ -44,6 +44,12 @@ from thyronet.metrics._reclassification import (
 from thyronet.metrics._roc import AUCInterval, YoudenThreshold, roc_auc_ci, youden_threshold
 from thyronet.metrics._summary import BinarySummary, Proportion, binary_summary, wilson_interval
 from thyronet.metrics._table1 import baseline_table
+from thyronet.metrics._threshold import (
+    ChosenThreshold,
+    ThresholdRule,
+    choose_threshold,
+    parse_threshold_rule,
+)
 
 __all__ = [
     "AUCInterval",
@@ -52,12 +58,14 @@ __all__ = [
     "CalibrationLine",
     "CalibrationSummary",
     "CategoricalNRI",
+    "ChosenThreshold",
     "DeLongTest",
     "HosmerLemeshow",
     "ModelComparison",
     "Nomogram",
     "Proportion",
     "Reclassification",
+    "ThresholdRule",
     "UnpairedDeLongTest",
     "YoudenThreshold",
     "baseline_table",
@@ -66,6 +74,7 @@ __all__ = [
     "calibration",
     "calibration_intercept_slope",
     "calibration_summary",
+    "choose_threshold",
     "compare_models",
     "decision_curve",
     "delong_covariance",
@@ -77,6 +86,7 @@ __all__ = [
     "hosmer_lemeshow",
     "lowess",
     "nomogram",
+    "parse_threshold_rule",
     "reclassification",
     "roc_auc_ci",
     "wilson_interval",

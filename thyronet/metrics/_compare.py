@@ -12,7 +12,7 @@ from scipy import stats
 
 from thyronet.metrics._delong import _auc_and_covariance, _paired_from_covariance
 from thyronet.metrics._roc import roc_auc_ci, youden_threshold
-from thyronet.metrics._summary import _check_threshold, binary_summary
+from thyronet.metrics._summary import BinarySummary, _check_threshold, binary_summary
 from thyronet.metrics._validation import (
     check_confidence,
     check_labels,
@@ -157,8 +157,8 @@ def evaluate_cohorts(
     reference_cohort=None,
     confidence: float = 0.95,
 ) -> pd.DataFrame:
-    """The paper's results layout: per model and cohort, AUC (95% CI), accuracy, sensitivity,
-    specificity.
+    """The paper's results layout: per model and cohort, AUC (95% CI) and the threshold
+    metrics (accuracy, sensitivity, specificity, PPV, NPV, F1) with Wilson 95% CIs.
 
     Parameters
     ----------
@@ -186,7 +186,9 @@ def evaluate_cohorts(
     DataFrame
         Index ``(model, cohort)``; columns ``n, n_positive, auc, auc_low,
         auc_high, "AUC (95% CI)", threshold, accuracy, sensitivity,
-        specificity``.
+        specificity, ppv, npv, f1``, then ``<metric>_low, <metric>_high`` for each
+        of those six (Wilson intervals, :func:`binary_summary`) and the confusion
+        counts ``tp, fp, tn, fn``.
 
     Examples
     --------
@@ -265,6 +267,18 @@ def evaluate_cohorts(
                     "accuracy": summary.accuracy.estimate,
                     "sensitivity": summary.sensitivity.estimate,
                     "specificity": summary.specificity.estimate,
+                    "ppv": summary.ppv.estimate,
+                    "npv": summary.npv.estimate,
+                    "f1": summary.f1.estimate,
+                    **{
+                        f"{metric}_{end}": getattr(getattr(summary, metric), end)
+                        for metric in BinarySummary.METRICS
+                        for end in ("low", "high")
+                    },
+                    "tp": summary.tp,
+                    "fp": summary.fp,
+                    "tn": summary.tn,
+                    "fn": summary.fn,
                 }
             )
     return pd.DataFrame(rows).set_index(["model", "cohort"])

@@ -2,7 +2,8 @@
 
 :func:`evaluate_predictions` takes one row per patient (cohort, label and one
 probability column per model) and evaluates each model on each cohort, with
-Youden thresholds chosen on the ``train`` cohort.
+the threshold metrics at given thresholds (or Youden thresholds chosen on the
+``train`` cohort).
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ def evaluate_predictions(
         Probability columns to evaluate (default: every float column other than
         ``cohort``, ``clnm`` and ``patient_id``, in column order; for the
         ``predictions.csv`` of a study, its five models).
-    threshold : "youden" or float, default="youden"
-        Youden thresholds are chosen on the ``train`` cohort.
+    threshold : "youden", float or mapping of str to float, default="youden"
+        ``"youden"``: each model's Youden threshold on the ``train`` cohort; one
+        number for every model; or one per model (what :func:`run_study` passes,
+        chosen by its ``threshold`` rule, :func:`choose_threshold`).
     hl_groups : int, default=10
         Hosmer-Lemeshow groups.
 

@@ -79,6 +79,9 @@ class ClassifierSelector(ClassifierMixin, BaseEstimator):
         Parallel jobs of the cross-validation.
     verbose : int, default=0
         Verbosity of the cross-validation (``cross_validate``).
+    random_state : int, RandomState or None, default=None
+        Shuffles the folds of an integer ``cv`` (``None``: folds in row order, not
+        shuffled); the study passes its seed.
 
     Attributes
     ----------
@@ -122,6 +125,7 @@ class ClassifierSelector(ClassifierMixin, BaseEstimator):
         "cv": ["cv_object"],
         "n_jobs": [None, Integral],
         "verbose": ["verbose"],
+        "random_state": ["random_state"],
     }
 
     def __init__(
@@ -132,12 +136,14 @@ class ClassifierSelector(ClassifierMixin, BaseEstimator):
         cv=5,
         n_jobs: int | None = None,
         verbose: int = 0,
+        random_state=None,
     ) -> None:
         self.candidates = candidates
         self.scoring = scoring
         self.cv = cv
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.random_state = random_state
 
     # -- candidates ------------------------------------------------------------
     def _make_candidates(self) -> list[tuple[str, BaseEstimator]]:
@@ -240,7 +246,7 @@ class ClassifierSelector(ClassifierMixin, BaseEstimator):
                 fitted[name] = estimator
             self.selected_by_ = "validation"
         else:
-            cv = _class_cv(self.cv, codes, type(self).__name__)
+            cv = _class_cv(self.cv, codes, type(self).__name__, self.random_state)
             for name, estimator in candidates:
                 result = cross_validate(
                     estimator,

@@ -7,7 +7,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.feature_selection import SelectorMixin
-from sklearn.model_selection import check_cv
+from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
@@ -24,12 +24,13 @@ def _check_classes(y, owner: str) -> tuple[np.ndarray, np.ndarray]:
     return classes, codes
 
 
-def _class_cv(cv, y_codes: np.ndarray, owner: str):
+def _class_cv(cv, y_codes: np.ndarray, owner: str, random_state=None):
     """``check_cv`` for a classification target, with integer folds capped by class size.
 
     With an integer ``cv`` the folds are stratified; when the smallest class has
     fewer members than ``cv``, the number of folds is lowered to that size so every
-    validation fold holds every class (at least 2 folds, otherwise an error).
+    validation fold holds every class (at least 2 folds, otherwise an error). With a
+    ``random_state`` the integer folds are shuffled with it (not in row order).
     """
     if isinstance(cv, Integral) or cv is None:
         n_splits = 5 if cv is None else int(cv)
@@ -40,6 +41,8 @@ def _class_cv(cv, y_codes: np.ndarray, owner: str):
                 f"has only {smallest} sample; every class needs at least 2 samples"
             )
         cv = min(n_splits, smallest)
+        if random_state is not None:
+            return StratifiedKFold(cv, shuffle=True, random_state=random_state)
     return check_cv(cv, y_codes, classifier=True)
 
 

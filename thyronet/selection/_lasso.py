@@ -59,7 +59,10 @@ class LassoSelector(_Selector):
         CV splitting. An integer gives stratified folds, lowered to the size of
         the smallest class when that is smaller.
     selection : {"min", "1se"}, default="min"
-        Rule for choosing ``alpha_`` from the CV curve.
+        Rule for choosing ``alpha_`` from the CV curve: its minimum, or (``"1se"``)
+        the largest alpha within one standard error of it, the standard error as
+        glmnet computes it (fold standard deviation with ``ddof=1`` over
+        ``sqrt(n_folds)``).
     max_features : int or None, default=None
         Keep at most this many features (largest absolute coefficients).
     min_features : int, default=1
@@ -74,6 +77,9 @@ class LassoSelector(_Selector):
         Solver tolerance.
     verbose : int, default=0
         Verbosity of the solvers (``LassoCV``'s path, the logistic solver).
+    random_state : int, RandomState or None, default=None
+        Shuffles the folds of an integer ``cv`` (``None``: folds in row order, not
+        shuffled); the study passes its seed.
 
     Attributes
     ----------
@@ -93,7 +99,7 @@ class LassoSelector(_Selector):
     cv_scores_ : ndarray of shape (n_alphas, n_splits)
         Held-out error of every alpha on every fold.
     cv_mean_, cv_std_ : ndarray of shape (n_alphas,)
-        Mean and standard deviation of ``cv_scores_`` over folds (the CV curve).
+        Mean and standard deviation (``ddof=1``, as glmnet) of ``cv_scores_`` over folds.
     cv_metric_ : str
         ``"mse"`` or ``"log_loss"``.
     n_iter_ : int or ndarray
@@ -134,6 +140,7 @@ class LassoSelector(_Selector):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
+        "random_state": ["random_state"],
     }
 
     def __init__(
@@ -149,6 +156,7 @@ class LassoSelector(_Selector):
         max_iter: int = 1000,
         tol: float = 1e-4,
         verbose: int = 0,
+        random_state=None,
     ) -> None:
         self.method = method
         self.alphas = alphas
@@ -160,6 +168,7 @@ class LassoSelector(_Selector):
         self.max_iter = max_iter
         self.tol = tol
         self.verbose = verbose
+        self.random_state = random_state
 
     # -- the path --------------------------------------------------------------
     def _targets(self, codes: np.ndarray, n_classes: int) -> np.ndarray:
@@ -281,7 +290,7 @@ class LassoSelector(_Selector):
         n_classes = self.classes_.size
         Y = self._targets(codes, n_classes)
         alphas = self._grid(X, Y)
-        cv = _class_cv(self.cv, codes, owner)
+        cv = _class_cv(self.cv, codes, owner, self.random_state)
 
         splits = list(cv.split(X, codes))
         if any(np.unique(codes[train]).size < n_classes for train, _ in splits):
@@ -290,11 +299,12 @@ class LassoSelector(_Selector):
             )
         self.cv_scores_ = self._cv_errors(X, Y, codes, alphas, splits)
         self.cv_mean_ = self.cv_scores_.mean(1)
-        self.cv_std_ = self.cv_scores_.std(1)
+        # glmnet's cvsd: the fold standard deviation with ddof=1 (one fold: 0)
+        self.cv_std_ = self.cv_scores_.std(1, ddof=1) if len(splits) > 1 else 0 * self.cv_mean_
         self.cv_metric_ = "mse" if self.method == "lasso" else "log_loss"
         best = int(np.argmin(self.cv_mean_))
         if self.selection == "1se":
-            # standard error of the mean CV error: fold std with ddof=0 over sqrt(n_splits)
+            # standard error of the mean CV error: fold std (ddof=1) over sqrt(n_splits)
             limit = self.cv_mean_[best] + self.cv_std_[best] / np.sqrt(self.cv_scores_.shape[1])
             best = int(np.flatnonzero(self.cv_mean_ <= limit)[0])  # largest such alpha
         self.alphas_ = alphas

@@ -26,6 +26,7 @@ from sklearn.utils._param_validation import (
 from thyronet.backbones import resolve_pretrained
 from thyronet.cnn import SkorchCNN
 from thyronet.fusion import DualChannelFuser
+from thyronet.metrics import parse_threshold_rule
 from thyronet.selection import LassoSelector, PValueSelector
 
 __all__ = ["StudyConfig", "StudyError"]
@@ -66,7 +67,7 @@ _STUDY_CONSTRAINTS: dict[str, list] = {
     "feature_cv": [Interval(Integral, 2, None, closed="left"), None],
     "pca_components": [Interval(Integral, 1, None, closed="left")],
     "classifiers": [list, tuple, None],
-    "threshold": [StrOptions({"youden"}), Interval(Real, 0, 1, closed="neither")],
+    "extra_columns": [list, tuple, None],
     "calibration_bins": [Interval(Integral, 2, None, closed="left")],
     "hl_groups": [Interval(Integral, 3, None, closed="left")],
     "gradcam_patients": [Interval(Integral, 0, None, closed="left")],
@@ -78,6 +79,12 @@ _STUDY_CONSTRAINTS: dict[str, list] = {
 
 def _check_value(key: str, value: Any) -> None:
     """Raise :class:`StudyError` naming ``key`` when ``value`` breaks its constraint."""
+    if key == "threshold":
+        try:
+            parse_threshold_rule(value)
+        except ValueError as err:
+            raise StudyError(f"config key 'threshold' must be a threshold rule: {err}") from None
+        return
     if key in _ESTIMATOR_PARAMS:
         estimator, param = _ESTIMATOR_PARAMS[key]
         constraints = estimator._parameter_constraints[param]
@@ -93,7 +100,11 @@ def _check_value(key: str, value: Any) -> None:
 
 
 #: The settings that make the study follow the paper's protocol exactly.
-PAPER_PROTOCOL: dict[str, Any] = {"early_stopping_on": "validation", "feature_cv": None}
+PAPER_PROTOCOL: dict[str, Any] = {
+    "early_stopping_on": "validation",
+    "feature_cv": None,
+    "threshold": "youden:train",
+}
 
 
 @dataclass
@@ -159,10 +170,20 @@ class StudyConfig:
     classifiers : list of str or None, default=None
         Candidate classifiers of Models 4 and 5 (registered names); ``None``:
         all registered (Logistic Regression, LightGBM, Naive Bayes).
-    threshold : "youden" or float, default="youden"
-        Decision threshold for accuracy, sensitivity, specificity and the risk
-        groups of ``thyronet predict``: each model's Youden threshold on the
-        training cohort, or one fixed probability.
+    threshold : str or float, default="youden"
+        Decision threshold of each model for the threshold metrics and the risk
+        groups of ``thyronet predict``: ``"youden"`` (Youden's J on the validation,
+        i.e. tuning, cohort's predictions), ``"sensitivity:0.90"`` (the highest
+        threshold reaching that sensitivity there: the rule-out use) or
+        ``"specificity:0.90"``; any of these ending ``":train"`` chooses on the
+        training predictions instead (``"youden:train"``: the paper's protocol,
+        apparent and optimistic); or one fixed probability. ``study.json``
+        records each model's ``threshold_source``.
+    extra_columns : list of str or None, default=None
+        Cohort columns the models may read besides the two views, their ROI columns
+        and the 13 clinical indicators (e.g. a plugin's extra views ``view_1``,
+        ``view_1_roi``); nothing else reaches ``X``, and the label, ``cohort``,
+        ``patient_id``, ``oracle_risk`` and ``truth_*`` never do.
     calibration_bins : int, default=10
         Bins of the calibration curves.
     hl_groups : int, default=10
@@ -214,6 +235,7 @@ class StudyConfig:
     lasso_max_features: int | None = None
     classifiers: list[str] | None = None
     threshold: str | float = "youden"
+    extra_columns: list[str] | None = None
     calibration_bins: int = 10
     hl_groups: int = 10
     gradcam_patients: int = 6
@@ -245,6 +267,13 @@ class StudyConfig:
                     f"list of registered classifier names. Got {self.classifiers!r} instead."
                 )
             self.classifiers = list(self.classifiers)
+        if self.extra_columns is not None:
+            if not all(isinstance(c, str) for c in self.extra_columns):
+                raise StudyError(
+                    "config key 'extra_columns' must be a list of column names. "
+                    f"Got {self.extra_columns!r} instead."
+                )
+            self.extra_columns = list(self.extra_columns)
 
     # -- presets ----------------------------------------------------------------
     @classmethod

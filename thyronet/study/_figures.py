@@ -163,7 +163,7 @@ def _gradcam_figures(results: StudyResults, frame: pd.DataFrame) -> dict[str, Fi
         return {}
     patients = _gallery_patients(results, frame)
     fig = plot_gradcam_gallery(
-        explainer.explain(patients, target="positive"),
+        explainer.explain(patients[results.feature_columns], target="positive"),
         labels=patients[LABEL_COLUMN].tolist(),
         ids=patients[ID_COLUMN].tolist(),
     )
@@ -192,6 +192,8 @@ def _shap_figures(results: StudyResults, frame: pd.DataFrame) -> dict[str, Figur
     train = frame[frame[COHORT_COLUMN] == "train"]
     if len(train) > cfg.shap_max_samples:
         train = train.sample(cfg.shap_max_samples, random_state=cfg.random_state)
+    ids = train[ID_COLUMN]
+    train = train[results.feature_columns]  # what the models see as X
     try:
         explainer = ShapExplainer(model, train)
     except ValueError as err:
@@ -220,7 +222,7 @@ def _shap_figures(results: StudyResults, frame: pd.DataFrame) -> dict[str, Figur
             "shap_waterfall",
             "SHAP waterfall of one patient",
             f"Contributions to the prediction of training patient "
-            f"{train[ID_COLUMN].iloc[highest]}, the highest predicted risk.",
+            f"{ids.iloc[highest]}, the highest predicted risk.",
             "combined",
         ),
     }

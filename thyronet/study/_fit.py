@@ -17,7 +17,16 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from thyronet.pipelines import make_clinical_model, make_combined_model, make_dl_model
-from thyronet.schema import COHORT_COLUMN, COHORTS, ID_COLUMN, LABEL_COLUMN, validate_cohort
+from thyronet.schema import (
+    CLINICAL_COLUMNS,
+    COHORT_COLUMN,
+    COHORTS,
+    ID_COLUMN,
+    LABEL_COLUMN,
+    VIEW_COLUMNS,
+    roi_column,
+    validate_cohort,
+)
 from thyronet.study._config import StudyConfig, StudyError
 
 
@@ -53,6 +62,40 @@ def _check_cohort(cohort: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+#: Columns that never reach a model's ``X``: the label, bookkeeping, the simulator's truth.
+NEVER_FEATURES = (LABEL_COLUMN, COHORT_COLUMN, ID_COLUMN, "oracle_risk")
+NEVER_FEATURE_PREFIXES = ("truth_",)
+
+
+def feature_columns(frame: pd.DataFrame, extra=()) -> list[str]:
+    """The columns the study's models see as ``X``: an explicit allow-list.
+
+    The two views and their ROI columns, the 13 clinical indicators and the
+    configuration's ``extra_columns`` (e.g. a plugin's extra views), in the frame's
+    order. The label, ``cohort``, ``patient_id``, ``oracle_risk`` and ``truth_*``
+    columns are never features, and neither is anything else not listed.
+
+    Raises
+    ------
+    StudyError
+        An extra column missing from the cohort, or one that may never be a feature.
+    """
+    extra = list(extra or ())
+    forbidden = [
+        c for c in extra if c in NEVER_FEATURES or str(c).startswith(NEVER_FEATURE_PREFIXES)
+    ]
+    if forbidden:
+        raise StudyError(
+            f"extra_columns {forbidden} may never reach the models (the label, bookkeeping "
+            "or the simulator's truth)"
+        )
+    missing = [c for c in extra if c not in frame.columns]
+    if missing:
+        raise StudyError(f"extra_columns {missing} are not columns of the cohort")
+    allowed = {*VIEW_COLUMNS, *map(roi_column, VIEW_COLUMNS), *CLINICAL_COLUMNS, *extra}
+    return [c for c in frame.columns if c in allowed]
+
+
 def _default_builders(config: StudyConfig) -> dict[str, Callable[..., Any]]:
     params = config.model_params()
 
@@ -64,7 +107,9 @@ def _default_builders(config: StudyConfig) -> dict[str, Callable[..., Any]]:
             lasso__cv=config.lasso_cv,
             lasso__selection=config.lasso_selection,
             lasso__max_features=config.lasso_max_features,
+            lasso__random_state=config.random_state,
             classify__candidates=config.classifiers,
+            classify__random_state=config.random_state,
         )
 
     def combined(dl_f):

@@ -21,6 +21,7 @@ from markupsafe import Markup
 
 from thyronet import __version__
 from thyronet.backbones import resolve_pretrained
+from thyronet.metrics import parse_threshold_rule
 from thyronet.plotting import figure_img
 from thyronet.study._labels import COHORT_LABELS, MODEL_LABELS
 from thyronet.study._results import FigureRecord, StudyResults
@@ -177,8 +178,10 @@ def _text_combined_features(results: StudyResults) -> str:
 def _text_delong(results: StudyResults) -> str:
     sentences = []
     for cohort in results.cohorts:
+        apparent = " (apparent: the models were fitted on it)" if cohort == "train" else ""
         sentences.append(
-            f"In the {COHORT_LABELS[cohort].lower()}, the AUC of {MODEL_LABELS['combined']} was "
+            f"In the {COHORT_LABELS[cohort].lower()}{apparent}, the AUC of "
+            f"{MODEL_LABELS['combined']} was "
             f"{_compare(results, 'combined', 'dl_f', cohort)} and "
             f"{_compare(results, 'combined', 'clinical', cohort)}."
         )
@@ -191,14 +194,22 @@ def _text_delong(results: StudyResults) -> str:
 
 
 def _text_thresholds(results: StudyResults) -> str:
-    rule = results.config.threshold
-    if rule == "youden":
-        return (
-            "Each model's decision threshold is its Youden threshold (maximum sensitivity + "
-            "specificity - 1) on the training cohort, applied unchanged to the other "
-            "cohorts; thyronet predict uses the same threshold for risk groups."
+    rule = parse_threshold_rule(results.config.threshold)
+    if rule.kind == "fixed":
+        return f"All models use the fixed probability threshold {rule.target:.3f}."
+    text = (
+        f"Each model's decision threshold is chosen by {rule.describe()} "
+        f"(config threshold = {results.config.threshold!r}) and applied unchanged to every "
+        "cohort; thyronet predict uses the same threshold for risk groups."
+    )
+    if rule.cohort == "train":
+        text += (
+            " Thresholds chosen on the training predictions are apparent (the paper's "
+            "protocol): the models have seen those patients."
         )
-    return f"All models use the fixed probability threshold {float(rule):.3f}."
+    else:
+        text += " Threshold metrics on the validation cohort are therefore not independent."
+    return text
 
 
 # --------------------------------------------------------------------------- public

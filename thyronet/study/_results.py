@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from thyronet.metrics import BinarySummary
 from thyronet.schema import COHORT_COLUMN, COHORTS
 from thyronet.study._config import StudyConfig
 
@@ -62,12 +63,26 @@ class StudyResults:
         model's predicted probability.
     thresholds : dict of str to float
         Decision threshold of each model.
+    per_center : DataFrame
+        AUC (95% CI) of each model per cohort and centre (``model, cohort, center, n,
+        n_positive, auc, auc_low, auc_high, "AUC (95% CI)", note``); empty unless the
+        cohort's ``center`` column has more than one value.
+    feature_columns : list of str
+        The cohort columns the models saw as ``X`` (views, ROIs, clinical indicators,
+        ``extra_columns``); never the label, ``cohort``, ``patient_id``, ``oracle_risk``
+        or ``truth_*``.
+    threshold_sources : dict of str to str
+        How each threshold was chosen, in words (e.g. "Youden's J on the validation
+        (tuning) cohort predictions").
     performance : DataFrame
         Index ``(model, cohort)``: ``n, n_positive, auc, auc_low, auc_high,
-        "AUC (95% CI)", threshold, accuracy, sensitivity, specificity``.
+        "AUC (95% CI)", threshold, accuracy, sensitivity, specificity, ppv, npv, f1``,
+        each threshold metric's Wilson interval (``<metric>_low``, ``<metric>_high``)
+        and the confusion counts ``tp, fp, tn, fn``.
     delong : DataFrame
-        Pairwise paired DeLong tests per cohort: ``cohort, model_a, model_b,
-        difference, ci_low, ci_high, z, p_value``.
+        Pairwise paired DeLong tests per cohort: ``cohort, kind, model_a, model_b,
+        difference, ci_low, ci_high, z, p_value``; ``kind`` is ``"apparent"`` on the
+        training cohort (the models were fitted on it), else ``"held-out"``.
     calibration : DataFrame
         Index ``(model, cohort)``: Hosmer-Lemeshow ``hl_statistic, hl_df,
         hl_p_value`` (df rule ``development`` on train, ``external`` elsewhere),
@@ -113,6 +128,9 @@ class StudyResults:
     timings: dict[str, float] = field(default_factory=dict)
     out_dir: Path | None = None
     statistics: dict[str, Any] = field(default_factory=dict)
+    threshold_sources: dict[str, str] = field(default_factory=dict)
+    feature_columns: list[str] = field(default_factory=list)
+    per_center: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def cohorts(self) -> list[str]:
@@ -158,9 +176,15 @@ class StudyResults:
                 "auc": float(row["auc"]),
                 "auc_ci": [float(row["auc_low"]), float(row["auc_high"])],
                 "threshold": float(row["threshold"]),
-                "accuracy": _num(row["accuracy"]),
-                "sensitivity": _num(row["sensitivity"]),
-                "specificity": _num(row["specificity"]),
+                **{
+                    key: value
+                    for metric in BinarySummary.METRICS
+                    for key, value in (
+                        (metric, _num(row[metric])),
+                        (f"{metric}_ci", [_num(row[f"{metric}_low"]), _num(row[f"{metric}_high"])]),
+                    )
+                },
+                "confusion": {k: int(row[k]) for k in ("tp", "fp", "tn", "fn")},
                 "hosmer_lemeshow": {
                     "statistic": _num(cal["hl_statistic"]),
                     "df": (int(cal["hl_df"]) if np.isfinite(cal["hl_df"]) else None),

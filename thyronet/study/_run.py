@@ -19,9 +19,14 @@ import numpy as np
 import pandas as pd
 
 from thyronet import __version__
-from thyronet.metrics import baseline_table, evaluate_predictions, youden_threshold
+from thyronet.metrics import (
+    baseline_table,
+    choose_threshold,
+    evaluate_predictions,
+    parse_threshold_rule,
+)
 from thyronet.model_io import load_model, save_model, verify_model
-from thyronet.schema import COHORT_COLUMN, COHORTS, ID_COLUMN, LABEL_COLUMN
+from thyronet.schema import CENTER_COLUMN, COHORT_COLUMN, COHORTS, ID_COLUMN, LABEL_COLUMN
 from thyronet.study._config import StudyConfig, StudyError
 from thyronet.study._extra_figures import extra_figures
 from thyronet.study._figures import (
@@ -36,6 +41,7 @@ from thyronet.study._fit import (
     _default_builders,
     _fit_model,
     _positive_proba,
+    feature_columns,
 )
 from thyronet.study._interrupt import interrupts_stop_the_study
 from thyronet.study._labels import MODEL_LABELS, MODEL_NAMES
@@ -46,7 +52,7 @@ from thyronet.study._report import write_report
 from thyronet.study._results import StudyResults
 from thyronet.study._resume import _data_fingerprint, _model_fingerprint, _saved_model
 from thyronet.study._statistics import add_statistics, write_statistics_tables
-from thyronet.study._tables import _classifier_table, _feature_details
+from thyronet.study._tables import _classifier_table, _feature_details, _per_center_table
 from thyronet.study._tripod import tripod_table
 
 __all__ = ["run_study"]
@@ -127,7 +133,7 @@ def run_study(
     True
     """
     config, overrides = _check_arguments(config, models)
-    data = _Cohorts.of(_check_cohort(cohort))
+    data = _Cohorts.of(_check_cohort(cohort), config.extra_columns)
     _check_training_splits(config, data.y_train)
     progress = _Progress(config.verbose)
     out = Path(out_dir) if out_dir is not None else None
@@ -138,7 +144,7 @@ def run_study(
     results = _evaluate(data, config, fits, out, progress)
     with progress.step("statistics", "Calibration, optimism correction, NRI/IDI"):
         add_statistics(results, data.frame, n_bootstrap=config.optimism_bootstrap)
-    _add_figures(results, data.frame, progress)
+    _add_figures(results, data.frame, progress)  # the models see results.feature_columns
     with progress.step("extra_figures", "Participant flow, nomograms, per-view occlusion"):
         results.figures.update(extra_figures(results, data.frame))
         results.statistics["tripod"] = tripod_table(results, data.frame)
@@ -169,24 +175,28 @@ def _check_arguments(
 
 @dataclass
 class _Cohorts:
-    """The checked cohort frame and its training and validation parts."""
+    """The checked cohort frame, the models' ``X`` (its allowed feature columns only) and
+    its training and validation parts."""
 
     frame: pd.DataFrame
+    X: pd.DataFrame
     train: pd.DataFrame
     y_train: np.ndarray
     val: pd.DataFrame
     y_val: np.ndarray
 
     @classmethod
-    def of(cls, frame: pd.DataFrame) -> _Cohorts:
-        train = frame[frame[COHORT_COLUMN] == "train"]
-        val = frame[frame[COHORT_COLUMN] == "validation"]
+    def of(cls, frame: pd.DataFrame, extra_columns=None) -> _Cohorts:
+        X = frame[feature_columns(frame, extra_columns)]
+        in_train = (frame[COHORT_COLUMN] == "train").to_numpy()
+        in_val = (frame[COHORT_COLUMN] == "validation").to_numpy()
         return cls(
             frame,
-            train,
-            train[LABEL_COLUMN].to_numpy().astype(int),
-            val,
-            val[LABEL_COLUMN].to_numpy().astype(int),
+            X,
+            X[in_train],
+            frame.loc[in_train, LABEL_COLUMN].to_numpy().astype(int),
+            X[in_val],
+            frame.loc[in_val, LABEL_COLUMN].to_numpy().astype(int),
         )
 
     def summary(self) -> str:
@@ -205,6 +215,7 @@ class _Fits:
     models: dict[str, Any] = field(default_factory=dict)
     status: dict[str, str] = field(default_factory=dict)
     thresholds: dict[str, float] = field(default_factory=dict)
+    threshold_sources: dict[str, str] = field(default_factory=dict)
     probabilities: dict[str, np.ndarray] = field(default_factory=dict)
     routes: dict[str, str] = field(default_factory=dict)
 
@@ -221,7 +232,9 @@ def _fit_all(
     fits = _Fits()
     data_print = _data_fingerprint(data.frame)
     dl_f_digest = None
-    in_train = (data.frame[COHORT_COLUMN] == "train").to_numpy()
+    rule = parse_threshold_rule(config.threshold)
+    chosen_on = (data.frame[COHORT_COLUMN] == (rule.cohort or "train")).to_numpy()
+    y_chosen = data.frame[LABEL_COLUMN].to_numpy().astype(int)[chosen_on]
     for name in MODEL_NAMES:
         override = overrides.get(name)
         fingerprint = _model_fingerprint(name, config, data_print, override, dl_f_digest)
@@ -235,15 +248,15 @@ def _fit_all(
         with progress.step(
             f"predict_{name}", f"{MODEL_LABELS[name]}: predicting {len(data.frame)} patients"
         ):
-            fits.probabilities[name] = _positive_proba(model, data.frame)
-        fits.thresholds[name] = (
-            youden_threshold(data.y_train, fits.probabilities[name][in_train]).threshold
-            if config.threshold == "youden"
-            else float(config.threshold)
-        )
+            fits.probabilities[name] = _positive_proba(model, data.X)
+        try:
+            chosen = choose_threshold(y_chosen, fits.probabilities[name][chosen_on], rule)
+        except ValueError as err:
+            raise StudyError(f"{MODEL_LABELS[name]}: {err}") from None
+        fits.thresholds[name], fits.threshold_sources[name] = chosen.threshold, chosen.source
         if folder is not None and status == "fitted":
             with progress.step(f"save_{name}", f"{MODEL_LABELS[name]}: saving to {folder}"):
-                _save(name, model, folder, fingerprint, fits.thresholds[name], config, data)
+                _save(name, model, folder, fingerprint, chosen, config, data)
         if folder is not None and name == "dl_f":
             dl_f_digest = verify_model(folder)["digest"]
     return fits
@@ -305,7 +318,7 @@ def _save(
     model: Any,
     folder: Path,
     fingerprint: dict[str, Any],
-    threshold: float,
+    threshold: Any,
     config: StudyConfig,
     data: _Cohorts,
 ) -> None:
@@ -313,11 +326,12 @@ def _save(
         model,
         folder,
         name=name,
-        threshold=threshold,
+        threshold=threshold.threshold,
         metadata={
             "label": MODEL_LABELS[name],
             "fingerprint": fingerprint,
             "threshold_rule": config.threshold,
+            "threshold_source": threshold.source,
             "config": config.to_dict(),
             "trained_on": {
                 "cohort": "train",
@@ -344,8 +358,10 @@ def _evaluate(
     )
     with progress.step("evaluate", "Evaluating: AUCs, DeLong tests, calibration"):
         evaluation = evaluate_predictions(
-            predictions, list(MODEL_NAMES), threshold=config.threshold, hl_groups=config.hl_groups
+            predictions, list(MODEL_NAMES), threshold=fits.thresholds, hl_groups=config.hl_groups
         )
+        delong = evaluation["delong"]
+        delong.insert(1, "kind", np.where(delong["cohort"] == "train", "apparent", "held-out"))
         table1 = baseline_table(frame)
         classifier_scores = _classifier_table(fits.models)
         selected, feature_counts = _feature_details(fits.models["combined"])
@@ -355,15 +371,19 @@ def _evaluate(
         model_status=fits.status,
         predictions=predictions,
         thresholds=fits.thresholds,
+        threshold_sources=fits.threshold_sources,
         performance=evaluation["performance"],
-        delong=evaluation["delong"],
+        delong=delong,
         calibration=evaluation["calibration"],
         table1=table1,
         classifier_scores=classifier_scores,
         selected_features=selected,
         feature_counts=feature_counts,
         out_dir=out,
+        feature_columns=list(data.X.columns),
     )
+    if CENTER_COLUMN in frame.columns:
+        results.per_center = _per_center_table(predictions, frame[CENTER_COLUMN], results.cohorts)
     for name in ("combined", "clinical"):
         if fits.routes.get(name) == "fit":
             results.notes.append(
@@ -400,9 +420,11 @@ def _write_outputs(results: StudyResults, out: Path) -> None:
         "config": results.config.to_dict(),
         "cohort_roles": COHORT_ROLES,
         "feature_cv": results.config.feature_cv,
+        "feature_columns": results.feature_columns,
         "early_stopping_on": results.config.early_stopping_on,
         "model_status": results.model_status,
         "thresholds": results.thresholds,
+        "threshold_source": results.threshold_sources,
         "chosen_classifiers": results.chosen_classifiers,
         "feature_counts": results.feature_counts,
         "selected_features": results.selected_features["feature"].tolist(),
@@ -419,6 +441,8 @@ def _write_outputs(results: StudyResults, out: Path) -> None:
     )
     auc_wide.to_csv(tables / "auc.csv")
     results.delong.to_csv(tables / "delong.csv", index=False)
+    if len(results.per_center):
+        results.per_center.to_csv(tables / "per_center.csv", index=False)
     results.calibration.reset_index().to_csv(tables / "hosmer_lemeshow.csv", index=False)
     results.table1.to_csv(tables / "table1.csv", index=False)
     results.selected_features.to_csv(tables / "selected_features.csv", index=False)

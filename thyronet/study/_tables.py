@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 
 from thyronet._walk import walk_fitted
 from thyronet.classifier_selection import ClassifierSelector
+from thyronet.metrics import BinarySummary, roc_auc_ci
 from thyronet.selection import LassoSelector, PValueSelector
 from thyronet.study._labels import COHORT_LABELS, MODEL_LABELS, MODEL_NAMES
 from thyronet.study._results import StudyResults
@@ -229,6 +230,7 @@ def _auc_table(results: StudyResults) -> pd.DataFrame:
 
 _DELONG_NAMES = {
     "cohort": "Cohort",
+    "kind": "Kind",
     "model_a": "Model A",
     "model_b": "Model B",
     "difference": "AUC A - B",
@@ -254,10 +256,32 @@ _PERFORMANCE_NAMES = {
     "n_positive": "CLNM",
     "AUC (95% CI)": "AUC (95% CI)",
     "threshold": "Threshold",
-    "accuracy": "Accuracy",
-    "sensitivity": "Sensitivity",
-    "specificity": "Specificity",
+    "accuracy": "Accuracy (95% CI)",
+    "sensitivity": "Sensitivity (95% CI)",
+    "specificity": "Specificity (95% CI)",
+    "ppv": "PPV (95% CI)",
+    "npv": "NPV (95% CI)",
+    "f1": "F1 (95% CI)",
+    "tp": "TP",
+    "fp": "FP",
+    "tn": "TN",
+    "fn": "FN",
 }
+
+
+def _with_intervals(performance: pd.DataFrame) -> pd.DataFrame:
+    """Each threshold metric as one "estimate (low-high)" cell (Wilson 95% CI)."""
+    frame = performance.copy()
+    for metric in BinarySummary.METRICS:
+        frame[metric] = [
+            "" if not np.isfinite(v) else f"{v:.3f} ({lo:.3f}-{hi:.3f})"
+            for v, lo, hi in zip(
+                frame[metric], frame[f"{metric}_low"], frame[f"{metric}_high"], strict=True
+            )
+        ]
+    return frame
+
+
 _FEATURE_NAMES = {
     "feature": "Feature",
     "source": "Source",
@@ -266,10 +290,47 @@ _FEATURE_NAMES = {
 }
 
 
+def _per_center_table(
+    predictions: pd.DataFrame, centers: pd.Series, cohorts: list[str]
+) -> pd.DataFrame:
+    """AUC (95% CI, DeLong) of each model per cohort and centre (TRIPOD+AI 23b).
+
+    Empty when ``centers`` holds fewer than two distinct values. A centre with one
+    class in a cohort gets no AUC and a note.
+    """
+    columns = ["model", "cohort", "center", "n", "n_positive", "auc", "auc_low", "auc_high"]
+    columns += ["AUC (95% CI)", "note"]
+    centers = centers.reindex(predictions.index)
+    if centers.dropna().nunique() < 2:
+        return pd.DataFrame(columns=columns)
+    models = [m for m in MODEL_NAMES if m in predictions.columns]
+    rows = []
+    for name in models:
+        for cohort in cohorts:
+            for center in sorted(centers.dropna().unique()):
+                mask = ((predictions["cohort"] == cohort) & (centers == center)).to_numpy()
+                if not mask.any():
+                    continue
+                y = predictions.loc[mask, "clnm"].to_numpy().astype(int)
+                row = {"model": name, "cohort": cohort, "center": center, "n": int(mask.sum())}
+                row.update(n_positive=int(y.sum()), note="")
+                if 0 < y.sum() < len(y):
+                    auc, low, high = roc_auc_ci(y, predictions.loc[mask, name].to_numpy())
+                    row.update(auc=auc, auc_low=low, auc_high=high)
+                    row["AUC (95% CI)"] = f"{auc:.3f} ({low:.3f}-{high:.3f})"
+                else:
+                    row.update(auc=np.nan, auc_low=np.nan, auc_high=np.nan)
+                    row.update({"AUC (95% CI)": "", "note": "one class: no AUC"})
+                rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
+
+
 def _report_tables(results: StudyResults) -> dict[str, _Table | None]:
     """Every table of the report, keyed by its place in the template."""
     delong = _labelled(results.delong).drop(columns=["z"], errors="ignore")
-    performance = _labelled(results.performance.reset_index())[list(_PERFORMANCE_NAMES)]
+    performance = _labelled(_with_intervals(results.performance.reset_index()))[
+        list(_PERFORMANCE_NAMES)
+    ]
     config = results.config.to_dict()
     selected = results.selected_features.rename(columns=_FEATURE_NAMES)
     return {
@@ -284,6 +345,15 @@ def _report_tables(results: StudyResults) -> dict[str, _Table | None]:
             _labelled(results.calibration.reset_index()).rename(columns=_CALIBRATION_NAMES)
         ),
         "performance": _table(performance.rename(columns=_PERFORMANCE_NAMES)),
+        "per_center": (
+            _table(
+                _labelled(results.per_center)
+                .drop(columns=["auc", "auc_low", "auc_high"])
+                .rename(columns={"model": "Model", "cohort": "Cohort", "center": "Centre"})
+            )
+            if len(results.per_center)
+            else None
+        ),
         "config": _table(
             pd.DataFrame({"key": list(config), "value": [str(v) for v in config.values()]})
         ),

@@ -19,7 +19,12 @@ import numpy as np
 import pandas as pd
 
 from thyronet import __version__
-from thyronet.metrics import baseline_table, evaluate_predictions, youden_threshold
+from thyronet.metrics import (
+    baseline_table,
+    evaluate_predictions,
+    format_baseline_table,
+    youden_threshold,
+)
 from thyronet.model_io import load_model, save_model, verify_model
 from thyronet.schema import COHORT_COLUMN, COHORTS, ID_COLUMN, LABEL_COLUMN
 from thyronet.study._config import StudyConfig, StudyError
@@ -38,7 +43,7 @@ from thyronet.study._fit import (
     _positive_proba,
 )
 from thyronet.study._interrupt import interrupts_stop_the_study
-from thyronet.study._labels import MODEL_LABELS, MODEL_NAMES
+from thyronet.study._labels import COHORT_LABELS, MODEL_LABELS, MODEL_NAMES
 from thyronet.study._model_card import write_model_cards
 from thyronet.study._preflight import preflight
 from thyronet.study._progress import _Progress
@@ -420,7 +425,10 @@ def _write_outputs(results: StudyResults, out: Path) -> None:
     auc_wide.to_csv(tables / "auc.csv")
     results.delong.to_csv(tables / "delong.csv", index=False)
     results.calibration.reset_index().to_csv(tables / "hosmer_lemeshow.csv", index=False)
-    results.table1.to_csv(tables / "table1.csv", index=False)
+    format_baseline_table(results.table1, group_labels=COHORT_LABELS).to_csv(
+        tables / "table1.csv", index=False
+    )
+    results.table1.to_csv(tables / "table1_long.csv", index=False)
     results.selected_features.to_csv(tables / "selected_features.csv", index=False)
     results.classifier_scores.to_csv(tables / "classifier_selection.csv", index=False)
     for record in results.figures.values():

@@ -61,3 +61,12 @@ def test_getting_started_shows_the_readme_commands():
     home = (DOCS / "index.md").read_text(encoding="utf-8")
     for command in commands:
         assert command in home, f"docs/index.md lacks the README command: {command}"
+
+
+def test_readme_says_how_long_each_quick_start_command_takes():
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    intro = readme.split("## Quick start", 1)[1].split("<!-- quickstart:start -->", 1)[0]
+    intro = " ".join(intro.split())
+    first, second = intro.split("The second", 1)
+    assert re.search(r"about [\d.]+ minutes", first)
+    assert "about 5 minutes" in second and "slow" in second

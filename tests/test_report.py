@@ -63,7 +63,13 @@ def test_report_reads_like_the_results_section(results):
     assert f"The study included {n} patients" in html
     row = results.performance.loc[("dl_f", "validation")]
     auc = f"{row['auc']:.3f} (95% CI: {row['auc_low']:.3f}–{row['auc_high']:.3f})"
-    assert f"In the validation set, the AUC of Model 3: DL_F was {auc}" in html
+    # the protocol tuned on the validation cohort: its numbers say so
+    assert f"In the validation (tuning cohort), the AUC of Model 3: DL_F was {auc}" in html
+    assert "<th>Validation (tuning cohort)</th>" in html
+    # Table 1 in the tableone style: readable labels, each variable once, levels indented
+    assert "<td>Extrathyroidal extension, n (%)</td>" in html
+    assert "<td>\u00a0\u00a0\u00a0\u00a0Hyper-/isoechoic</td>" in html
+    assert "<th>P</th><th>Test</th>" in html
     p = results.delong_p("combined", "clinical", "test")
     assert ("P &lt; 0.001" if p < 0.001 else f"P = {p:.3f}") in html
     for model in MODEL_NAMES:
@@ -74,8 +80,9 @@ def test_report_reads_like_the_results_section(results):
     assert f"Model 3: DL_F slope {slope}, calibration-in-the-large" in html
     assert "Hosmer-Lemeshow tests" in html and "Optimism-corrected" in html
     # Table 1 rows and the cohort sizes
-    assert "aspect_ratio" in html and "Kruskal-Wallis" in html
-    assert f"train (n = {int((results.predictions.cohort == 'train').sum())})" in html
+    assert "Aspect ratio, median (Q1–Q3)" in html and "Kruskal-Wallis" in html
+    sizes = results.predictions.cohort.value_counts()
+    assert "<tr><td>n</td>" + "".join(f"<td>{sizes[c]}</td>" for c in results.cohorts) in html
 
 
 def test_report_embeds_every_figure_and_needs_no_other_file(results, tmp_path):

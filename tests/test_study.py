@@ -18,6 +18,7 @@ from thyronet import ClassifierSelector, SkorchCNN
 from thyronet.datasets import make_ptmc_cohort
 from thyronet.model_io import ModelFileError, load_model
 from thyronet.study import (
+    COHORT_LABELS,
     MODEL_NAMES,
     StudyConfig,
     StudyError,
@@ -262,6 +263,8 @@ def test_metrics_json_layout(study):
     study_json = json.loads((out / "study.json").read_text())
     assert study_json["chosen_classifiers"] == results.chosen_classifiers
     assert study_json["cohort_roles"]["test"] == "evaluation only"
+    assert study_json["cohort_roles"]["validation"].startswith("tuning")
+    assert COHORT_LABELS["validation"] == "Validation (tuning cohort)"
     assert study_json["feature_cv"] == 2 and study_json["early_stopping_on"] == "train_split"
 
 
@@ -274,8 +277,17 @@ def test_tables_figures_and_models_are_written(study, cohort):
     assert len(delong) == 3 * 10  # 10 pairs of 5 models in each cohort
     hl = pd.read_csv(out / "tables" / "hosmer_lemeshow.csv")
     assert len(hl) == 15 and {"hl_statistic", "hl_p_value"} <= set(hl.columns)
-    table1 = pd.read_csv(out / "tables" / "table1.csv")
+    table1 = pd.read_csv(out / "tables" / "table1_long.csv")
     assert "age" in set(table1["variable"])
+    shown = pd.read_csv(out / "tables" / "table1.csv", keep_default_na=False)
+    assert list(shown.columns) == [
+        "Characteristic",
+        *(COHORT_LABELS[c] for c in COHORTS),
+        "P",
+        "Test",
+    ]
+    assert "Extrathyroidal extension, n (%)" in set(shown["Characteristic"])
+    assert "    Hyper-/isoechoic" in set(shown["Characteristic"])
     selected = pd.read_csv(out / "tables" / "selected_features.csv")
     assert selected["feature"].tolist() == results.selected_features["feature"].tolist()
     for name in (

@@ -181,10 +181,30 @@ def _model_inputs(model) -> dict:
     }
 
 
+def _threshold_source(info: dict) -> str:
+    """Where a saved model's threshold came from, in words, from its ``model.json``.
+
+    ``threshold_source`` when the model records it; otherwise the study's
+    ``threshold_rule`` and training cohort from its metadata.
+    """
+    meta = info.get("metadata") or {}
+    recorded = info.get("threshold_source") or meta.get("threshold_source")
+    if recorded:
+        return str(recorded)
+    rule = meta.get("threshold_rule")
+    cohort = (meta.get("trained_on") or {}).get("cohort", "training")
+    if rule == "youden":
+        return f"Youden index on the {cohort} cohort"
+    if rule is not None:
+        return "fixed in the study settings"
+    return "stored with the model"
+
+
 def _cmd_predict(args) -> int:
     import numpy as np
     import pandas as pd
 
+    from thyronet import __version__
     from thyronet.datasets import CohortError, load_cohort
     from thyronet.model_io import ModelFileError, load_model
     from thyronet.schema import ID_COLUMN
@@ -209,25 +229,22 @@ def _cmd_predict(args) -> int:
     table = pd.DataFrame(
         {
             ID_COLUMN: ids,
-            "probability": prob,
+            "probability": np.round(prob.astype(float), 4),
             "risk_group": np.where(prob >= threshold, "high", "low"),
-            "threshold": float(threshold),
+            "model": info.get("name"),
+            "thyronet_version": __version__,
         }
     )
     target.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(target, index=False)
+    table.to_csv(target, index=False, float_format="%.4f")
     if not args.quiet:
         n_high = int((table["risk_group"] == "high").sum())
+        source = "--threshold" if args.threshold is not None else _threshold_source(info)
         print(
             f"{len(table)} patients: {n_high} high risk, {len(table) - n_high} low risk "
-            f"(threshold {float(threshold):.3f}, model {info.get('name')}); wrote {target}"
+            f"(threshold {float(threshold):.4f}, threshold source: {source}; "
+            f"model {info.get('name')}); wrote {target}"
         )
-        source = (
-            "--threshold"
-            if args.threshold is not None
-            else (info.get("metadata") or {}).get("threshold_source", "not recorded")
-        )
-        print(f"threshold source: {source}")
     return 0
 
 
@@ -300,7 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--manifest", required=True, help="manifest of the new patients (no label needed)"
     )
     p.add_argument(
-        "--out", required=True, help="CSV to write: patient_id, probability, risk_group, threshold"
+        "--out",
+        required=True,
+        help="CSV to write: patient_id, probability (4 decimals), risk_group, model, "
+        "thyronet_version",
     )
     p.add_argument(
         "--threshold",

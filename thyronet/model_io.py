@@ -80,6 +80,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "numpy.dtype",
     "thyronet.classifier_selection.ClassifierSelector",
     "thyronet.clinical.ClinicalEncoder",
+    "thyronet.cnn.InferencePath",
     "thyronet.cnn.SkorchCNN",
     "thyronet.features.DeepFeatureExtractor",
     "thyronet.fusion.DualChannelFuser",

@@ -94,6 +94,76 @@ CLINICAL_BY_NAME: Mapping[str, ClinicalVariable] = {v.name: v for v in CLINICAL_
 NUMERIC_COLUMNS = tuple(v.name for v in CLINICAL_VARIABLES if v.kind == "numeric")
 CATEGORICAL_COLUMNS = tuple(v.name for v in CLINICAL_VARIABLES if v.kind != "numeric")
 
+DISPLAY_LABELS: Mapping[str, str] = {
+    # clinical indicators (numeric ones with their unit)
+    "age": "Age, years",
+    "sex": "Sex",
+    "location": "Tumour location",
+    "size": "Maximum diameter, mm",
+    "aspect_ratio": "Aspect ratio",
+    "ete": "Extrathyroidal extension",
+    "echogenicity": "Echogenicity",
+    "margin": "Margin",
+    "shape": "Shape",
+    "vascularity": "Vascularity (Adler grade)",
+    "calcification": "Calcification",
+    "capsular_contact": "Capsular contact",
+    "discontinuous_capsule": "Discontinuous capsule",
+    # their levels
+    "female": "Female",
+    "male": "Male",
+    "upper": "Upper",
+    "middle": "Middle",
+    "lower": "Lower",
+    "isthmus": "Isthmus",
+    "absent": "Absent",
+    "present": "Present",
+    "hyper_isoechoic": "Hyper-/isoechoic",
+    "hypoechoic": "Hypoechoic",
+    "markedly_hypoechoic": "Markedly hypoechoic",
+    "clear": "Clear",
+    "unclear": "Unclear",
+    "regular": "Regular",
+    "irregular": "Irregular",
+    "I": "Type I",
+    "II": "Type II",
+    "III": "Type III",
+    "IV": "Type IV",
+    "micro": "Microcalcification",
+    "coarse": "Coarse",
+    "mixed": "Mixed",
+    "(missing)": "Missing",
+    # other columns and the statistics of tables
+    "clnm": "CLNM",
+    "cohort": "Cohort",
+    "variable": "Characteristic",
+    "level": "Level",
+    "statistic": "Statistic",
+    "p_value": "P",
+    "test": "Test",
+}
+"""Human-readable labels of the schema's columns, category levels and table columns: the
+one mapping reports and tables use (``ete`` -> "Extrathyroidal extension",
+``hyper_isoechoic`` -> "Hyper-/isoechoic", ``p_value`` -> "P"). See :func:`display_label`."""
+
+
+def display_label(name: str) -> str:
+    """The human-readable label of a column, level or table column name.
+
+    :data:`DISPLAY_LABELS` when it has ``name``; otherwise ``name`` with underscores
+    as spaces and its first letter capitalised.
+
+    Examples
+    --------
+    >>> display_label("ete"), display_label("p_value"), display_label("tumour_grade")
+    ('Extrathyroidal extension', 'P', 'Tumour grade')
+    """
+    name = str(name)
+    if name in DISPLAY_LABELS:
+        return DISPLAY_LABELS[name]
+    text = name.replace("_", " ")
+    return text[:1].upper() + text[1:]
+
 
 PLAUSIBLE_RANGES: dict[str, tuple[float, float, bool]] = {
     "age": (0.0, 120.0, True),

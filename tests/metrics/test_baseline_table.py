@@ -289,3 +289,60 @@ def test_exact_always_and_seeded_monte_carlo():
         baseline_table(frame, groupby="g", exact="yes")
     with pytest.raises(ValueError, match="n_resamples"):
         baseline_table(frame, groupby="g", n_resamples=0)
+
+
+def test_format_baseline_table_is_tableone_style():
+    from thyronet.metrics import format_baseline_table
+    from thyronet.schema import CLINICAL_VARIABLES, DISPLAY_LABELS, display_label
+
+    rng = np.random.default_rng(0)
+    n = 90
+    frame = pd.DataFrame(
+        {
+            "cohort": np.repeat(["train", "validation", "test"], n // 3),
+            "age": rng.normal(45, 10, n),
+            "ete": rng.choice(["absent", "present"], n),
+            "echogenicity": rng.choice(["hyper_isoechoic", "hypoechoic"], n),
+        }
+    )
+    frame.loc[3, "ete"] = np.nan
+    long = baseline_table(frame, variables=["age", "ete", "echogenicity"])
+    shown = format_baseline_table(
+        long, group_labels={"validation": "Validation (tuning cohort)"}, indent=".."
+    )
+    assert list(shown.columns) == [
+        "Characteristic",
+        "train",
+        "Validation (tuning cohort)",
+        "test",
+        "P",
+        "Test",
+    ]
+    assert shown["Characteristic"].tolist() == [
+        "n",
+        "Age, years, median (Q1\u2013Q3)",
+        "Extrathyroidal extension, n (%)",
+        "..Absent",
+        "..Present",
+        "..Missing",
+        "Echogenicity, n (%)",
+        "..Hyper-/isoechoic",
+        "..Hypoechoic",
+        "..Markedly hypoechoic",
+    ]
+    assert shown.iloc[0, 1:4].tolist() == ["30", "30", "30"]
+    # each variable once with its P and test; level rows carry neither
+    headers = long[long["level"] == ""]
+    np.testing.assert_allclose(
+        shown.loc[shown["Test"] != "", "P"], headers["p_value"].round(4), equal_nan=True
+    )
+    assert shown.loc[shown["Test"] != "", "Test"].tolist() == headers["test"].tolist()
+    levels = shown["Characteristic"].str.startswith("..")
+    assert shown.loc[levels, "P"].isna().all() and (shown.loc[levels, "Test"] == "").all()
+    # one mapping labels every clinical column and level
+    for var in CLINICAL_VARIABLES:
+        assert var.name in DISPLAY_LABELS
+        assert all(c in DISPLAY_LABELS for c in var.categories)
+    assert display_label("p_value") == "P" and display_label("new_column") == "New column"
+    with pytest.raises(ValueError, match="baseline_table"):
+        format_baseline_table(long.drop(columns="test"))

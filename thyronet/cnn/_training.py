@@ -10,6 +10,7 @@ weight and the :class:`~thyronet.cnn.ThyroNet` (or, with an accelerator,
 from __future__ import annotations
 
 import math
+import re
 import sys
 
 import numpy as np
@@ -30,12 +31,24 @@ __all__ = [
     "fit_callbacks",
     "make_net",
     "positive_weight",
+    "print_epoch_row",
     "split_datasets",
     "validation_set",
 ]
 
 OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 _OPTIMIZER_DEFAULTS = {"sgd": {"momentum": 0.9, "nesterov": True}}
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def print_epoch_row(text: str) -> None:
+    """skorch's epoch-table sink: ``print``, without its colour codes when stdout is no TTY.
+
+    skorch colours the best scores with ANSI escapes; in a log file they are noise.
+    """
+    if not sys.stdout.isatty():
+        text = _ANSI.sub("", text)
+    print(text, flush=True)
 
 
 def autocast_setting(precision: str, device: str) -> bool:
@@ -200,6 +213,9 @@ def make_net(
     if accelerator is not None:
         net_class = AcceleratedThyroNet
         kwargs.update(accelerated_net_kwargs(accelerator, device))
+    if cnn.verbose and kwargs.get("callbacks__print_log__sink", print) is print:
+        # (a sink other than print prints whatever net.verbose says: set it only when verbose)
+        kwargs["callbacks__print_log__sink"] = print_epoch_row
     return net_class(
         module=build_backbone_net,
         module__backbone=cnn.backbone,

@@ -266,7 +266,10 @@ class DualChannelFuser(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
             for s in starts
         )
         bar = tqdm(
-            total=n * len(self.views_), desc="fusing views", unit="img", disable=not self.verbose
+            total=n * len(self.views_),
+            desc="fusing views",
+            unit="img",
+            disable=not self.verbose or None,  # None: only on a TTY
         )
         runner = Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")
         if self.output == "array":

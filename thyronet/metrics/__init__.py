@@ -43,7 +43,7 @@ from thyronet.metrics._reclassification import (
 )
 from thyronet.metrics._roc import AUCInterval, YoudenThreshold, roc_auc_ci, youden_threshold
 from thyronet.metrics._summary import BinarySummary, Proportion, binary_summary, wilson_interval
-from thyronet.metrics._table1 import baseline_table
+from thyronet.metrics._table1 import baseline_table, format_baseline_table
 from thyronet.metrics._threshold import (
     ChosenThreshold,
     ThresholdRule,
@@ -83,6 +83,7 @@ __all__ = [
     "delong_variance",
     "evaluate_cohorts",
     "evaluate_predictions",
+    "format_baseline_table",
     "hosmer_lemeshow",
     "lowess",
     "nomogram",

@@ -1,4 +1,8 @@
-"""Table 1: characteristics of the cohorts with Kruskal-Wallis, chi-square and exact tests."""
+"""Table 1: characteristics of the cohorts with Kruskal-Wallis, chi-square and exact tests.
+
+:func:`baseline_table` computes it in a long, machine-readable form;
+:func:`format_baseline_table` lays it out in the tableone style for a manuscript.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +21,10 @@ from thyronet.schema import (
     ID_COLUMN,
     ROI_SUFFIX,
     VIEW_COLUMNS,
+    display_label,
 )
 
-__all__ = ["baseline_table"]
+__all__ = ["baseline_table", "format_baseline_table"]
 
 _DASH = "\u2013"
 MISSING_LEVEL = "(missing)"
@@ -284,3 +289,82 @@ def baseline_table(
             row(name, MISSING_LEVEL, [str(k) for k in n_missing])
     columns = ["variable", "level", *headers, "statistic", "p_value", "test"]
     return pd.DataFrame(rows, columns=columns)
+
+
+_STAT_COLUMNS = ("variable", "level", "statistic", "p_value", "test")
+_SUMMARY = {"Kruskal-Wallis": "median (Q1\u2013Q3)"}
+
+
+def format_baseline_table(
+    table: pd.DataFrame,
+    *,
+    group_labels: dict | None = None,
+    indent: str = "    ",
+    p_digits: int = 4,
+) -> pd.DataFrame:
+    """Table 1 in the tableone style: each variable once, its levels indented beneath.
+
+    A continuous variable is one row, ``"<label>, median (Q1–Q3)"``, with its
+    cells, P and test. A categorical one is a row ``"<label>, n (%)"`` holding its P
+    and test, followed by one row per level, the level's label prefixed with
+    ``indent``. Variable and level labels come from
+    :data:`thyronet.schema.DISPLAY_LABELS` (:func:`thyronet.schema.display_label`).
+
+    Parameters
+    ----------
+    table : DataFrame
+        The output of :func:`baseline_table`.
+    group_labels : dict, optional
+        Display names of the groups (``{"train": "Training set"}``), the column
+        headers; the group sizes are the first row, ``n``.
+    indent : str, default="    "
+        Prefix of a level row (the report passes non-breaking spaces).
+    p_digits : int, default=4
+        Decimals of ``P`` (a number, so the CSV stays machine-readable).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``Characteristic``, one per group, ``P`` and ``Test``; the first
+        row, ``n``, holds the group sizes.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from thyronet.metrics import baseline_table, format_baseline_table
+    >>> frame = pd.DataFrame({"cohort": ["train"] * 4 + ["test"] * 4,
+    ...                       "ete": ["absent", "present"] * 4})
+    >>> shown = format_baseline_table(baseline_table(frame))
+    >>> shown["Characteristic"].tolist()
+    ['n', 'Extrathyroidal extension, n (%)', '    Absent', '    Present']
+    >>> list(shown.columns)
+    ['Characteristic', 'train', 'test', 'P', 'Test']
+    """
+    missing = [c for c in _STAT_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"table lacks column(s) {missing}; pass the output of baseline_table")
+    labels = group_labels or {}
+    groups = [c for c in table.columns if c not in _STAT_COLUMNS]
+    headers, sizes = {}, {}
+    for column in groups:
+        group, sep, rest = str(column).partition(" (n = ")
+        headers[column] = str(labels.get(group, group))
+        sizes[headers[column]] = rest.rstrip(")") if sep else ""
+    if len(set(headers.values())) < len(headers):
+        raise ValueError(f"group_labels give two groups the same name: {headers}")
+    rows = [{"Characteristic": "n", **sizes, "P": np.nan, "Test": ""}]
+    for _, row in table.iterrows():
+        level = row["level"]
+        is_level = isinstance(level, str) and level != ""
+        if is_level:
+            name = indent + display_label(level)
+        else:
+            summary = _SUMMARY.get(row["test"], "n (%)")
+            name = f"{display_label(row['variable'])}, {summary}"
+        p_value = pd.to_numeric(row["p_value"], errors="coerce")
+        out = {"Characteristic": name}
+        out.update({headers[c]: row[c] for c in groups})
+        out["P"] = np.nan if is_level or pd.isna(p_value) else round(float(p_value), p_digits)
+        out["Test"] = "" if is_level else row["test"]
+        rows.append(out)
+    return pd.DataFrame(rows, columns=["Characteristic", *headers.values(), "P", "Test"])

@@ -22,10 +22,13 @@ MODEL_LABELS: dict[str, str] = {
 
 COHORT_LABELS: dict[str, str] = {
     "train": "Training set",
-    "validation": "Validation set",
+    "validation": "Validation (tuning cohort)",
     "test": "External test set",
 }
-"""Display names of the cohorts."""
+"""Display names of the cohorts. The study's protocol tunes on the validation cohort (it
+chooses the classifiers of Models 4 and 5 there, and the CNNs' early stopping with
+``early_stopping_on = "validation"``; ``study.json`` records this under ``cohort_roles``),
+so its numbers are labelled as those of a tuning cohort, not an independent validation."""
 
 CALIBRATION_MODELS: tuple[str, ...] = ("dl_f", "combined", "clinical")
 """Models of the calibration and decision-curve figures (the paper's Figure 5)."""

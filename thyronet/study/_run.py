@@ -23,6 +23,7 @@ from thyronet.metrics import (
     baseline_table,
     choose_threshold,
     evaluate_predictions,
+    format_baseline_table,
     parse_threshold_rule,
 )
 from thyronet.model_io import load_model, save_model, verify_model
@@ -44,7 +45,7 @@ from thyronet.study._fit import (
     feature_columns,
 )
 from thyronet.study._interrupt import interrupts_stop_the_study
-from thyronet.study._labels import MODEL_LABELS, MODEL_NAMES
+from thyronet.study._labels import COHORT_LABELS, MODEL_LABELS, MODEL_NAMES
 from thyronet.study._model_card import write_model_cards
 from thyronet.study._preflight import preflight
 from thyronet.study._progress import _Progress
@@ -444,7 +445,10 @@ def _write_outputs(results: StudyResults, out: Path) -> None:
     if len(results.per_center):
         results.per_center.to_csv(tables / "per_center.csv", index=False)
     results.calibration.reset_index().to_csv(tables / "hosmer_lemeshow.csv", index=False)
-    results.table1.to_csv(tables / "table1.csv", index=False)
+    format_baseline_table(results.table1, group_labels=COHORT_LABELS).to_csv(
+        tables / "table1.csv", index=False
+    )
+    results.table1.to_csv(tables / "table1_long.csv", index=False)
     results.selected_features.to_csv(tables / "selected_features.csv", index=False)
     results.classifier_scores.to_csv(tables / "classifier_selection.csv", index=False)
     for record in results.figures.values():

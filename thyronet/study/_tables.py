@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 
 from thyronet._walk import walk_fitted
 from thyronet.classifier_selection import ClassifierSelector
-from thyronet.metrics import BinarySummary, roc_auc_ci
+from thyronet.metrics import BinarySummary, format_baseline_table, roc_auc_ci
 from thyronet.selection import LassoSelector, PValueSelector
 from thyronet.study._labels import COHORT_LABELS, MODEL_LABELS, MODEL_NAMES
 from thyronet.study._results import StudyResults
@@ -335,7 +335,9 @@ def _report_tables(results: StudyResults) -> dict[str, _Table | None]:
     selected = results.selected_features.rename(columns=_FEATURE_NAMES)
     return {
         "cohorts": _table(_cohort_sizes(results)),
-        "table1": _table(results.table1),
+        "table1": _table(
+            format_baseline_table(results.table1, group_labels=COHORT_LABELS, indent="\u00a0" * 4)
+        ),
         "auc": _table(_auc_table(results)),
         "clinical_classifiers": _classifier_scores(results, "clinical"),
         "combined_classifiers": _classifier_scores(results, "combined"),

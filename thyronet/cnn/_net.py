@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 from skorch import NeuralNetBinaryClassifier
-from skorch.callbacks import Freezer, LRScheduler, Unfreezer
+from skorch.callbacks import EarlyStopping, Freezer, LRScheduler, Unfreezer
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, SequentialLR
 
 __all__ = ["ThyroNet", "freeze_body_callbacks", "lr_schedule", "warmup_cosine"]
@@ -102,6 +102,28 @@ def freeze_body_callbacks(epochs: int) -> list[tuple[str, Freezer]]:
     ]
 
 
+class EarlyStopped(KeyboardInterrupt):
+    """skorch's way of ending training when patience runs out: not a user's interrupt."""
+
+
+class StopWhenStale(EarlyStopping):
+    """skorch's :class:`~skorch.callbacks.EarlyStopping`, whose stop is told apart from Ctrl-C.
+
+    skorch ends training by raising ``KeyboardInterrupt`` from this callback, the same
+    exception as a user's Ctrl-C. :class:`ThyroNet` raises a real interrupt again (a
+    half-trained net must never pass for a fitted one), so the planned stop is raised
+    as :class:`EarlyStopped` instead, which it lets end training normally.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt as interrupt:
+            if self.misses_ != self.patience:  # Ctrl-C during this callback
+                raise
+            raise EarlyStopped(*interrupt.args) from None
+
+
 class ThyroNet(NeuralNetBinaryClassifier):
     """skorch binary classifier with train-time augmentation, autocast and channels-last.
 
@@ -138,6 +160,8 @@ class ThyroNet(NeuralNetBinaryClassifier):
         # trained; remember the interrupt so that partial_fit raises it again
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except EarlyStopped:
+            raise  # patience ran out: skorch ends training normally
         except KeyboardInterrupt as interrupt:
             self.__dict__["_thyronet_interrupt"] = interrupt
             raise

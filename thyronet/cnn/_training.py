@@ -17,13 +17,13 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_consistent_length, column_or_1d
-from skorch.callbacks import EarlyStopping, EpochScoring, ProgressBar
+from skorch.callbacks import EpochScoring, ProgressBar
 
 from thyronet.backbones import build_backbone_net, resolve_pretrained
 from thyronet.cnn._accelerate import AcceleratedThyroNet, accelerated_net_kwargs
 from thyronet.cnn._augment import ImageAugment
 from thyronet.cnn._data import ImageBatches, batch_loader, check_images
-from thyronet.cnn._net import ThyroNet, freeze_body_callbacks, lr_schedule
+from thyronet.cnn._net import StopWhenStale, ThyroNet, freeze_body_callbacks, lr_schedule
 
 __all__ = [
     "OPTIMIZERS",
@@ -131,7 +131,7 @@ def fit_callbacks(cnn, n_train: int, validate: bool, accelerator) -> list:
         auc = EpochScoring("roc_auc", lower_is_better=False, name="valid_auc")
         callbacks.append(("valid_auc", auc))
     if validate and cnn.early_stopping:
-        stopper = EarlyStopping(
+        stopper = StopWhenStale(
             monitor="valid_auc",
             lower_is_better=False,
             patience=cnn.patience,

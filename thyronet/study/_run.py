@@ -135,10 +135,10 @@ def run_study(
     """
     config, overrides = _check_arguments(config, models)
     data = _Cohorts.of(_check_cohort(cohort), config.extra_columns)
-    _check_training_splits(config, data.y_train)
     progress = _Progress(config.verbose)
     out = Path(out_dir) if out_dir is not None else None
     preflight(data.frame, config, out, say=progress.say)  # fails fast, before any training
+    _check_training_splits(config, data.y_train)
     progress.say(data.summary())
     with interrupts_stop_the_study():  # SIGTERM stops training like Ctrl-C; nothing is saved
         fits = _fit_all(data, config, overrides, out, resume, progress)

@@ -33,3 +33,32 @@ def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available() is False)")
     for item in gpu_items:
         item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fresh_joblib_workers():
+    """Each test module starts with fresh joblib (loky) worker processes.
+
+    loky reuses its workers across ``Parallel`` calls and retires a worker whose
+    memory grew by over 300 MB since its first task. A worker that first ran a light
+    task (``bootstrap_validate`` refitting a logistic regression) and then trains a
+    CNN is retired that way, and with joblib 1.5 the grid search that was using it
+    then waits forever. Shutting the pool down between modules keeps one module's
+    workers out of the next.
+    """
+    yield
+    from joblib.externals.loky import reusable_executor
+
+    executor = getattr(reusable_executor, "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True, kill_workers=True)
+
+
+@pytest.fixture
+def terminal(capsys, monkeypatch):
+    """stderr captured by ``capsys`` that says it is a terminal: progress bars draw only
+    on a terminal (a log file gets one line per step), so tests of the bars use this."""
+    from _pytest.capture import CaptureIO  # capsys swaps sys.stderr in only at call time
+
+    monkeypatch.setattr(CaptureIO, "isatty", lambda self: True)
+    return capsys

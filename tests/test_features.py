@@ -253,12 +253,12 @@ def test_in_a_pipeline_with_grid_search(data):
     assert "extract__cnn__optimizer" in model.get_params()
 
 
-def test_progress_bar_only_when_verbose(fitted_cnn, data, capsys):
+def test_progress_bar_only_when_verbose(fitted_cnn, data, terminal):
     X, _ = data
     DeepFeatureExtractor(FrozenEstimator(fitted_cnn), batch_size=8).fit(X).transform(X)
-    assert capsys.readouterr().err == ""
+    assert terminal.readouterr().err == ""
     DeepFeatureExtractor(FrozenEstimator(fitted_cnn), batch_size=8, verbose=1).fit(X).transform(X)
-    err = capsys.readouterr().err
+    err = terminal.readouterr().err
     assert "deep features" in err and "3/3" in err
 
 

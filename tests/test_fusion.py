@@ -159,12 +159,12 @@ def test_bad_parameter_gets_sklearn_message():
         DualChannelFuser(image_size=0).fit(np.zeros((1, 2, 4, 4)))
 
 
-def test_progress_bar_and_silence(capsys):
+def test_progress_bar_and_silence(terminal):
     views = np.random.rand(3, 2, 8, 8)
     DualChannelFuser(image_size=8, verbose=1).fit_transform(views)
-    assert "fusing views" in capsys.readouterr().err
+    assert "fusing views" in terminal.readouterr().err
     DualChannelFuser(image_size=8, verbose=0).fit_transform(views)
-    assert capsys.readouterr().err == ""
+    assert terminal.readouterr().err == ""
 
 
 def test_parameters_after_strategy_are_keyword_only():

@@ -462,7 +462,9 @@ def test_replaced_images_refuse_to_resume(tmp_path):
 
     def run(**kwargs):
         models = {m: numeric() for m in ("dl_l", "dl_c", "dl_f", "combined", "clinical")}
-        config = StudyConfig.demo(verbose=0, shap_max_samples=0, gradcam_patients=0)
+        config = StudyConfig.demo(  # 34 training patients: too few for a training split
+            verbose=0, shap_max_samples=0, gradcam_patients=0, early_stopping_on="validation"
+        )
         return run_study(cohort, config, tmp_path / "out", models=models, **kwargs)
 
     run()

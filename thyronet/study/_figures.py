@@ -218,7 +218,7 @@ def _shap_figures(results: StudyResults, frame: pd.DataFrame) -> dict[str, Figur
             "combined",
         ),
         "shap_waterfall": _record(
-            plot_shap_waterfall(explanation, highest, patient_id=train[ID_COLUMN].iloc[highest]),
+            plot_shap_waterfall(explanation, highest, patient_id=ids.iloc[highest]),
             "shap_waterfall",
             "SHAP waterfall of one patient",
             f"Contributions to the prediction of training patient "

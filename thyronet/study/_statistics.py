@@ -146,7 +146,8 @@ def _optimism(
         model = results.models.get(name)
         if model is None or n_bootstrap <= 0:
             continue
-        estimator, X, method = _bootstrap_problem(model, train)
+        features = train[results.feature_columns] if results.feature_columns else train
+        estimator, X, method = _bootstrap_problem(model, features)  # only what models see
         tables[name] = bootstrap_validate(
             estimator, X, y, n_bootstrap=n_bootstrap, random_state=results.config.random_state
         )

@@ -179,11 +179,16 @@ def test_grid_search_caching_trains_the_cnn_once_per_setting_and_fold(
 def test_grid_search_with_cache_in_two_processes(cohort, tmp_path):
     """Two loky worker processes share a fresh on-disk cache and give the serial scores
     exactly: ``num_threads=1`` trains the CNN on one torch thread in the test process
-    and in the workers alike (loky starts them with fewer threads)."""
+    and in the workers alike (loky starts them with fewer threads), and the feature
+    path is pinned (``precision="auto"`` measures, and each process may pick another)."""
 
     def search(memory, n_jobs=1):
         found = _search(memory, n_jobs)
-        return found.set_params(estimator__features__dl__extract__cnn__num_threads=1)
+        return found.set_params(
+            estimator__features__dl__extract__cnn__num_threads=1,
+            estimator__features__dl__extract__precision="fp32",
+            estimator__features__dl__extract__channels_last=False,
+        )
 
     serial = search(Memory(tmp_path / "serial", verbose=0)).fit(cohort, cohort["clnm"])
     parallel = search(str(tmp_path / "parallel"), n_jobs=2).fit(cohort, cohort["clnm"])

@@ -13,7 +13,7 @@ def test_study_demo_with_twostream_backbone(tmp_path):
     config = StudyConfig.demo(backbone="twostream_test_resnet", image_size=64, max_epochs=1,
                               batch_size=16, pca_components=4, lasso_cv=3,
                               gradcam_patients=2, shap_max_samples=20, verbose=0,
-                              device="cpu")
+                              device="cpu", early_stopping_on="validation")  # 34 train patients
     results = run_study(cohort, config, tmp_path)
 
     # the CNN models really use the plugin's network

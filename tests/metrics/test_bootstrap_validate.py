@@ -8,10 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.tree import DecisionTreeClassifier
 
 from thyronet.datasets import make_ptmc_cohort
 from thyronet.metrics import bootstrap_validate
-from thyronet.metrics._bootstrap_validate import _recalibration
+from thyronet.metrics._bootstrap_validate import _grouped_folds, _inner_cv_params, _recalibration
 from thyronet.pipelines import make_clinical_model
 
 RMS = Path(__file__).parent / "data" / "rms"
@@ -38,7 +41,7 @@ def test_matches_rms_validate(dataset):
     assert abs(table.loc["auc", "optimism"] - expected["c_optimism"]) < 0.005
     assert abs(table.loc["slope", "corrected"] - expected["slope_corrected"]) < 0.03
     assert abs(table.loc["intercept", "corrected"] - expected["intercept_corrected"]) < 0.03
-    assert table.attrs == {"n_bootstrap": 1000, "n_failed": 0}
+    assert table.attrs == {"n_bootstrap": 1000, "n_failed": 0, "grouped_inner_cv": []}
 
 
 def test_shape_seed_and_jobs_do_not_change_the_result():
@@ -82,3 +85,48 @@ def test_refits_the_whole_clinical_pipeline():
     assert table.notna().all().all()
     assert 0.5 < table.loc["auc", "apparent"] <= 1.0
     assert 0 < table.loc["brier", "apparent"] < 0.25
+    assert table.attrs["grouped_inner_cv"] == ["classify__cv", "lasso__cv"]
+
+
+def test_inner_cv_parameters_found():
+    model = make_clinical_model().set_params(classify__cv=StratifiedKFold(4))
+    assert _inner_cv_params(model) == {"lasso__cv": 5, "classify__cv": 4}
+    assert _inner_cv_params(_unpenalised()) == {}
+    custom = GridSearchCV(DecisionTreeClassifier(), {"max_depth": [1, 2]}, cv=[([0], [1])])
+    assert _inner_cv_params(custom) == {}  # the user's own splits are left alone
+
+
+def test_grouped_folds_keep_a_subjects_copies_together():
+    rng = np.random.default_rng(0)
+    y01 = (rng.uniform(size=100) < 0.3).astype(float)
+    idx = rng.integers(0, 100, 100)
+    folds = _grouped_folds(y01, idx, 5, seed=0)
+    assert len(folds) == 5
+    seen = np.zeros(idx.size, dtype=int)
+    for train, test in folds:
+        assert not set(idx[train]) & set(idx[test])
+        assert 0 < y01[idx[test]].sum() < test.size  # both classes in every fold
+        seen[test] += 1
+    np.testing.assert_array_equal(seen, 1)
+    few = np.array([0, 0, 1, 1, 1, 2, 3, 3])  # 2 subjects per class: 2 folds at most
+    assert len(_grouped_folds(np.array([1.0, 1, 0, 0, 0, 1, 0, 0]), few, 5, seed=0)) == 2
+
+
+def test_grouped_inner_cv_stops_duplicates_from_choosing_a_memorising_model():
+    # A weak true signal. On the data, 40 neighbours beat 1 in CV. In a bootstrap sample
+    # with ungrouped inner folds a subject's copy sits in the training fold of its own
+    # validation row, so 1-NN "predicts" it and is chosen: the optimism is inflated
+    # and the corrected AUC of a model with real signal drops below 0.5.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5))
+    y = (rng.uniform(size=200) < 1 / (1 + np.exp(-1.2 * X[:, 0]))).astype(int)
+    search = GridSearchCV(KNeighborsClassifier(), {"n_neighbors": [1, 40]}, cv=5, scoring="roc_auc")
+    assert search.fit(X, y).best_params_ == {"n_neighbors": 40}
+    grouped = bootstrap_validate(search, X, y, n_bootstrap=30, random_state=0)
+    ungrouped = bootstrap_validate(
+        search, X, y, n_bootstrap=30, random_state=0, group_inner_cv=False
+    )
+    assert grouped.attrs["grouped_inner_cv"] == ["cv"] and search.cv == 5
+    assert ungrouped.attrs["grouped_inner_cv"] == []
+    assert grouped.loc["auc", "optimism"] < ungrouped.loc["auc", "optimism"] - 0.05
+    assert ungrouped.loc["auc", "corrected"] < 0.5 < grouped.loc["auc", "corrected"]

@@ -9,11 +9,14 @@ subtracted from the apparent performance.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 from scipy.stats import rankdata
 from sklearn.base import clone, is_classifier
+from sklearn.model_selection import KFold, StratifiedGroupKFold, StratifiedKFold
 from sklearn.utils import _safe_indexing, check_random_state
 
 from thyronet.metrics._validation import check_labels, check_positive_int
@@ -86,12 +89,43 @@ def _positive_proba(model, X) -> np.ndarray:
     return model.predict_proba(X)[:, classes.index(classes[-1])]
 
 
-def _optimism(estimator, X, y_fit, y01, samples) -> np.ndarray:
+def _inner_cv_params(estimator) -> dict[str, int]:
+    """The estimator's inner cross-validation folds: ``{param: n_splits}``.
+
+    Every parameter named ``cv`` or ``<step>__cv`` holding an integer or a
+    ``KFold`` / ``StratifiedKFold`` (LassoCV, GridSearchCV, thyronet's selectors);
+    other splitters are the user's own and are left alone.
+    """
+    found = {}
+    for name, value in estimator.get_params(deep=True).items():
+        if name.rsplit("__", 1)[-1] != "cv":
+            continue
+        if isinstance(value, Integral) and not isinstance(value, bool):
+            found[name] = int(value)
+        elif isinstance(value, KFold | StratifiedKFold):
+            found[name] = int(value.n_splits)
+    return found
+
+
+def _grouped_folds(y01: np.ndarray, idx: np.ndarray, n_splits: int, seed: int) -> list:
+    """Stratified folds of a bootstrap sample that keep each subject's copies together."""
+    groups_per_class = min(np.unique(idx[y01[idx] == c]).size for c in (0.0, 1.0))
+    n_splits = max(2, min(n_splits, groups_per_class))
+    folds = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
+    return list(folds.split(idx, y01[idx], groups=idx))
+
+
+def _optimism(estimator, X, y_fit, y01, samples, seeds, inner_cv) -> np.ndarray:
     """Training - test indexes of the refits on each bootstrap sample (one row per sample)."""
     out = np.empty((len(samples), len(INDEXES)))
-    for k, idx in enumerate(samples):
+    for k, (idx, seed) in enumerate(zip(samples, seeds, strict=True)):
         X_boot = _safe_indexing(X, idx)
-        model = clone(estimator).fit(X_boot, _safe_indexing(y_fit, idx))
+        model = clone(estimator)
+        if inner_cv:
+            model.set_params(
+                **{name: _grouped_folds(y01, idx, n, seed) for name, n in inner_cv.items()}
+            )
+        model.fit(X_boot, _safe_indexing(y_fit, idx))
         training = _indexes(y01[idx], _positive_proba(model, X_boot))
         test = _indexes(y01, _positive_proba(model, X))
         out[k] = training - test
@@ -111,7 +145,14 @@ def _bootstrap_samples(y01: np.ndarray, n_bootstrap: int, random_state) -> list[
 
 
 def bootstrap_validate(
-    estimator, X, y, *, n_bootstrap: int = 200, random_state=None, n_jobs: int | None = None
+    estimator,
+    X,
+    y,
+    *,
+    n_bootstrap: int = 200,
+    random_state=None,
+    n_jobs: int | None = None,
+    group_inner_cv: bool = True,
 ) -> pd.DataFrame:
     """Harrell's bootstrap optimism correction, as ``rms::validate`` reports it.
 
@@ -124,6 +165,18 @@ def bootstrap_validate(
 
     The whole estimator is refitted, so in a pipeline every step (scaling,
     feature selection, classifier choice) is part of what is validated.
+
+    A bootstrap sample holds about 63 % of the subjects, many of them two or more
+    times. A step that cross-validates inside the refit (LassoCV's ``cv``, a
+    classifier chosen by CV) would put copies of one subject in both its training
+    and its validation folds and so favour models that memorise (LightGBM over a
+    logistic regression), inflating the optimism. With ``group_inner_cv`` (the
+    default) each such ``cv`` (an integer, ``KFold`` or ``StratifiedKFold``
+    parameter named ``cv`` or ``<step>__cv``) is replaced, for each refit, by
+    stratified group folds of the same number that keep a subject's copies in one
+    fold (``StratifiedGroupKFold``, seeded from ``random_state``). The apparent fit
+    on the original data keeps the estimator's own folds. rms's ``validate`` has no
+    inner cross-validation, so nothing there corresponds to this setting.
 
     Indexes, computed from the positive-class column of ``predict_proba``:
 
@@ -152,6 +205,10 @@ def bootstrap_validate(
         Seed of the bootstrap samples. The result does not depend on ``n_jobs``.
     n_jobs : int or None
         Parallel jobs of the refits (joblib; ``-1`` = all cores).
+    group_inner_cv : bool, default=True
+        Keep each subject's bootstrap copies in one fold of the estimator's inner
+        cross-validation (see above). ``False`` refits with the estimator's folds
+        as they are.
 
     Returns
     -------
@@ -159,7 +216,9 @@ def bootstrap_validate(
         Index ``auc, slope, intercept, brier``; columns ``apparent, optimism,
         corrected``. ``attrs["n_bootstrap"]`` is the number of refits and
         ``attrs["n_failed"]`` the number whose recalibration fit did not
-        converge (left out of the slope and intercept means).
+        converge (left out of the slope and intercept means);
+        ``attrs["grouped_inner_cv"]`` names the ``cv`` parameters given grouped
+        folds.
 
     Examples
     --------
@@ -194,11 +253,22 @@ def bootstrap_validate(
     model = clone(estimator).fit(X, y_fit)
     apparent = _indexes(y01, _positive_proba(model, X))
 
-    samples = _bootstrap_samples(y01, n_bootstrap, random_state)
+    rng = check_random_state(random_state)
+    samples = _bootstrap_samples(y01, n_bootstrap, rng)
+    seeds = rng.randint(np.iinfo(np.int32).max, size=n_bootstrap)  # after the samples
+    inner_cv = _inner_cv_params(estimator) if group_inner_cv else {}
     n_chunks = 1 if n_jobs in (None, 1) else min(n_bootstrap, 8 * max(abs(int(n_jobs)), 2))
     chunks = [c for c in np.array_split(np.arange(n_bootstrap), n_chunks) if c.size]
     parts = Parallel(n_jobs=n_jobs)(
-        delayed(_optimism)(estimator, X, y_fit, y01, [samples[i] for i in chunk])
+        delayed(_optimism)(
+            estimator,
+            X,
+            y_fit,
+            y01,
+            [samples[i] for i in chunk],
+            [int(seeds[i]) for i in chunk],
+            inner_cv,
+        )
         for chunk in chunks
     )
     differences = np.vstack(parts)
@@ -215,5 +285,7 @@ def bootstrap_validate(
         {"apparent": apparent, "optimism": optimism, "corrected": apparent - optimism},
         index=pd.Index(INDEXES),
     )
-    table.attrs.update(n_bootstrap=n_bootstrap, n_failed=int(failed.sum()))
+    table.attrs.update(
+        n_bootstrap=n_bootstrap, n_failed=int(failed.sum()), grouped_inner_cv=sorted(inner_cv)
+    )
     return table

@@ -268,6 +268,28 @@ def test_metrics_json_layout(study):
     assert study_json["feature_cv"] == 2 and study_json["early_stopping_on"] == "train_split"
 
 
+def test_apparent_predictions_of_the_cross_fitted_model_use_its_fit_features(study, cohort):
+    # Like TargetEncoder: training patients are scored by the classifier on the
+    # out-of-fold deep features it was fitted on, not through the CNN that saw them.
+    results, out, _ = study
+    assert results.cross_fitted == ["combined"]
+    train = (cohort["cohort"] == "train").to_numpy()
+    combined = results.models["combined"]
+    inputs = results.training_inputs["combined"]
+    fitted_on = combined.steps[-1][1].predict_proba(inputs.final_step)[:, 1]
+    np.testing.assert_allclose(results.predictions.loc[train, "combined"], fitted_on)
+    through_cnn = combined[:1].transform(cohort[results.feature_columns][train])
+    assert not np.allclose(inputs.first_step, through_cnn)  # the deep features differ
+    others = combined.predict_proba(cohort[results.feature_columns][~train])[:, 1]
+    np.testing.assert_allclose(results.predictions.loc[~train, "combined"], others)
+    study_json = json.loads((out / "study.json").read_text())
+    assert study_json["apparent_from_out_of_fold_features"] == ["combined"]
+    saved = json.loads((out / "models" / "combined" / "model.json").read_text())
+    np.testing.assert_allclose(saved["metadata"]["training_probabilities"], fitted_on)
+    assert "out-of-fold (cross-fitted) features" in results.statistics["optimism_method"]["combined"]
+    assert any("out-of-fold deep features (feature_cv = 2)" in n for n in results.notes)
+
+
 @pytest.mark.slow
 def test_tables_figures_and_models_are_written(study, cohort):
     results, out, _ = study

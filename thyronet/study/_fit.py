@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from thyronet._walk import walk_fitted
 from thyronet.pipelines import make_clinical_model, make_combined_model, make_dl_model
 from thyronet.schema import (
     CLINICAL_COLUMNS,
@@ -155,28 +157,66 @@ def _accepts_validation(estimator) -> bool:
     return "X_val" in params and "y_val" in params
 
 
+@dataclass(frozen=True)
+class TrainingInputs:
+    """What a cross-fitted pipeline's steps saw of the training cohort during ``fit``.
+
+    ``fit_transform`` of a cross-fitted deep-feature step gives each training patient
+    out-of-fold features; ``transform`` gives features of the CNN fitted on all of
+    them, which has memorised their labels. The training patients' apparent
+    predictions and the bootstrap refits use what ``fit`` used.
+
+    Attributes
+    ----------
+    first_step : array-like
+        Output of the first step (the deep-feature step) for the training cohort.
+    final_step : array-like
+        Input of the final step (the classifier) for the training cohort.
+    """
+
+    first_step: Any
+    final_step: Any
+
+
+def cross_fitted(model) -> bool:
+    """Whether ``model`` holds a deep-feature step that cross-fits (``cv`` set)."""
+    return any(
+        hasattr(step, "feature_dim_") and getattr(step, "cv", None) is not None
+        for _, step in walk_fitted(model)
+    )
+
+
 def _fit_model(
     model, X_train, y_train, X_val, y_val, *, use_validation: bool = True
-) -> tuple[Any, str]:
+) -> tuple[Any, str, TrainingInputs | None]:
     """Fit; a final step that takes ``X_val``/``y_val`` gets the validation cohort.
 
     The steps before it are fitted on the training cohort and transform the
     validation cohort (what ``Pipeline(transform_input=["X_val"])`` does with
-    metadata routing, without changing global configuration).
+    metadata routing, without changing global configuration). For such a pipeline
+    the training cohort's first-step output and classifier input are returned too
+    (:class:`TrainingInputs`), else ``None``.
     """
     if not use_validation:
-        return model.fit(X_train, y_train), "fit"
-    if isinstance(model, Pipeline) and _accepts_validation(model.steps[-1][1]):
-        pre = Pipeline(model.steps[:-1], memory=model.memory)
-        Z_train = pre.fit_transform(X_train, y_train)
+        return model.fit(X_train, y_train), "fit", None
+    if (
+        isinstance(model, Pipeline)
+        and len(model.steps) >= 2
+        and _accepts_validation(model.steps[-1][1])
+    ):
+        first = Pipeline(model.steps[:1], memory=model.memory)
+        Z_first = first.fit_transform(X_train, y_train)
+        rest = Pipeline(model.steps[1:-1], memory=model.memory) if len(model) > 2 else None
+        Z_train = rest.fit_transform(Z_first, y_train) if rest is not None else Z_first
+        pre = Pipeline([*first.steps, *(rest.steps if rest is not None else [])])
         Z_val = pre.transform(X_val)
         name, final = model.steps[-1]
         final.fit(Z_train, y_train, X_val=Z_val, y_val=y_val)
         model.steps = [*pre.steps, (name, final)]
-        return model, "validation"
+        return model, "validation", TrainingInputs(Z_first, Z_train)
     if _accepts_validation(model):
-        return model.fit(X_train, y_train, X_val=X_val, y_val=y_val), "validation"
-    return model.fit(X_train, y_train), "fit"
+        return model.fit(X_train, y_train, X_val=X_val, y_val=y_val), "validation", None
+    return model.fit(X_train, y_train), "fit", None
 
 
 def _positive_proba(model, X) -> np.ndarray:

@@ -109,6 +109,13 @@ class StudyResults:
         Calibration summaries, optimism correction, reclassification and the models
         indistinguishable from chance (:mod:`thyronet.study._statistics`); its
         ``metrics`` entry holds the blocks ``metrics.json`` adds per (model, cohort).
+    training_inputs : dict of str to TrainingInputs
+        For the models fitted in this run through their steps: the training cohort's
+        first-step output and classifier input as ``fit`` saw them (out-of-fold deep
+        features for a cross-fitted model).
+    cross_fitted : list of str
+        Models whose training-cohort (apparent) predictions are those of the
+        classifier on the out-of-fold deep features it was fitted on.
     """
 
     config: StudyConfig
@@ -131,6 +138,8 @@ class StudyResults:
     threshold_sources: dict[str, str] = field(default_factory=dict)
     feature_columns: list[str] = field(default_factory=list)
     per_center: pd.DataFrame = field(default_factory=pd.DataFrame)
+    training_inputs: dict[str, Any] = field(default_factory=dict, repr=False)
+    cross_fitted: list[str] = field(default_factory=list)
 
     @property
     def cohorts(self) -> list[str]:

@@ -40,8 +40,10 @@ from thyronet.study._fit import (
     _check_cohort,
     _check_training_splits,
     _default_builders,
+    TrainingInputs,
     _fit_model,
     _positive_proba,
+    cross_fitted,
     feature_columns,
 )
 from thyronet.study._interrupt import interrupts_stop_the_study
@@ -219,6 +221,9 @@ class _Fits:
     threshold_sources: dict[str, str] = field(default_factory=dict)
     probabilities: dict[str, np.ndarray] = field(default_factory=dict)
     routes: dict[str, str] = field(default_factory=dict)
+    training_inputs: dict[str, TrainingInputs] = field(default_factory=dict)
+    #: models whose training-cohort predictions come from out-of-fold deep features
+    cross_fitted: set[str] = field(default_factory=set)
 
 
 def _fit_all(
@@ -240,7 +245,7 @@ def _fit_all(
         override = overrides.get(name)
         fingerprint = _model_fingerprint(name, config, data_print, override, dl_f_digest)
         folder = out / "models" / name if out is not None else None
-        model, status, route = _load_or_fit(
+        model, status, route, inputs = _load_or_fit(
             name, fingerprint, folder if resume else None, config, override, fits, data, progress
         )
         fits.models[name], fits.status[name] = model, status
@@ -250,6 +255,7 @@ def _fit_all(
             f"predict_{name}", f"{MODEL_LABELS[name]}: predicting {len(data.frame)} patients"
         ):
             fits.probabilities[name] = _positive_proba(model, data.X)
+            _apparent_from_fit_inputs(name, model, inputs, fits, data)
         try:
             chosen = choose_threshold(y_chosen, fits.probabilities[name][chosen_on], rule)
         except ValueError as err:
@@ -257,10 +263,38 @@ def _fit_all(
         fits.thresholds[name], fits.threshold_sources[name] = chosen.threshold, chosen.source
         if folder is not None and status == "fitted":
             with progress.step(f"save_{name}", f"{MODEL_LABELS[name]}: saving to {folder}"):
-                _save(name, model, folder, fingerprint, chosen, config, data)
+                train = fits.probabilities[name][(data.frame[COHORT_COLUMN] == "train").to_numpy()]
+                apparent = train if name in fits.cross_fitted else None
+                _save(name, model, folder, fingerprint, chosen, config, data, apparent)
         if folder is not None and name == "dl_f":
             dl_f_digest = verify_model(folder)["digest"]
     return fits
+
+
+def _apparent_from_fit_inputs(
+    name: str, model: Any, inputs: Any, fits: _Fits, data: _Cohorts
+) -> None:
+    """Training-cohort probabilities of a cross-fitted model from what its ``fit`` used.
+
+    ``predict_proba`` of the training patients would run them through the CNN fitted
+    on all of them (features that have memorised their labels) into a classifier that
+    learned from out-of-fold features: neither the model's fit nor a new patient. As
+    for scikit-learn's ``TargetEncoder``, the training patients' (apparent)
+    predictions are those of the classifier on the out-of-fold features it was
+    fitted on. A model loaded from disk brings them in its metadata.
+    """
+    if not cross_fitted(model):
+        return
+    in_train = (data.frame[COHORT_COLUMN] == "train").to_numpy()
+    if isinstance(inputs, TrainingInputs):
+        fits.training_inputs[name] = inputs
+        train = _positive_proba(model.steps[-1][1], inputs.final_step)
+    elif isinstance(inputs, list | np.ndarray) and len(inputs) == int(in_train.sum()):
+        train = np.asarray(inputs, dtype=float)  # saved with the model
+    else:
+        return
+    fits.probabilities[name][in_train] = train
+    fits.cross_fitted.add(name)
 
 
 def _load_or_fit(
@@ -272,15 +306,17 @@ def _load_or_fit(
     fits: _Fits,
     data: _Cohorts,
     progress: _Progress,
-) -> tuple[Any, str, str | None]:
+) -> tuple[Any, str, str | None, Any]:
     """Model ``name``, loaded from ``folder`` when finished there, else built and fitted.
 
     ``folder`` is ``None`` without an output folder or with ``resume=False``: always fit.
     A user-given ``override`` replaces the default builder (for ``"combined"`` it may
     be a callable taking the fitted DL_F model).
 
-    Returns the model, ``"loaded"`` or ``"fitted"``, and how it was fitted
-    (``"validation"``: its final step chose on the validation cohort; ``"fit"``).
+    Returns the model, ``"loaded"`` or ``"fitted"``, how it was fitted
+    (``"validation"``: its final step chose on the validation cohort; ``"fit"``), and
+    what its fit saw of the training cohort (:class:`TrainingInputs`; for a loaded
+    model the training probabilities saved with it, or ``None``).
     """
     if folder is not None:
         load, why = _saved_model(folder, fingerprint, name)
@@ -288,8 +324,9 @@ def _load_or_fit(
             progress.say(why)
         if load:
             with progress.step(f"load_{name}", f"{MODEL_LABELS[name]}: loading the finished model"):
-                model, _ = load_model(folder)
-            return model, "loaded", None
+                model, info = load_model(folder)
+            saved = info.get("metadata", {}).get("training_probabilities")
+            return model, "loaded", None, saved
     if override is None:
         build = _default_builders(config)[name]
         model = build(fits.models["dl_f"]) if name == "combined" else build()
@@ -301,7 +338,7 @@ def _load_or_fit(
         f"fit_{name}",
         f"{MODEL_LABELS[name]}: fitting on the training cohort ({len(data.train)} patients)",
     ):
-        model, route = _fit_model(
+        model, route, inputs = _fit_model(
             model,
             data.train,
             data.y_train,
@@ -311,7 +348,7 @@ def _load_or_fit(
                 name in ("combined", "clinical") or config.early_stopping_on == "validation"
             ),
         )
-    return model, "fitted", route
+    return model, "fitted", route, inputs
 
 
 def _save(
@@ -322,7 +359,13 @@ def _save(
     threshold: Any,
     config: StudyConfig,
     data: _Cohorts,
+    training_probabilities: np.ndarray | None = None,
 ) -> None:
+    extra = (
+        {}
+        if training_probabilities is None
+        else {"training_probabilities": [float(p) for p in training_probabilities]}
+    )
     save_model(
         model,
         folder,
@@ -339,6 +382,7 @@ def _save(
                 "n": len(data.train),
                 "n_positive": int(data.y_train.sum()),
             },
+            **extra,
         },
     )
 
@@ -382,9 +426,18 @@ def _evaluate(
         feature_counts=feature_counts,
         out_dir=out,
         feature_columns=list(data.X.columns),
+        training_inputs=dict(fits.training_inputs),
+        cross_fitted=sorted(fits.cross_fitted),
     )
     if CENTER_COLUMN in frame.columns:
         results.per_center = _per_center_table(predictions, frame[CENTER_COLUMN], results.cohorts)
+    if results.cross_fitted:
+        names = " and ".join(MODEL_LABELS[m] for m in results.cross_fitted)
+        results.notes.append(
+            f"Training-cohort (apparent) predictions of {names} come from the out-of-fold "
+            f"deep features (feature_cv = {config.feature_cv}) its classifier was fitted on, "
+            "not from the CNN fitted on all training patients, which has seen their labels."
+        )
     for name in ("combined", "clinical"):
         if fits.routes.get(name) == "fit":
             results.notes.append(
@@ -421,6 +474,7 @@ def _write_outputs(results: StudyResults, out: Path) -> None:
         "config": results.config.to_dict(),
         "cohort_roles": COHORT_ROLES,
         "feature_cv": results.config.feature_cv,
+        "apparent_from_out_of_fold_features": results.cross_fitted,
         "feature_columns": results.feature_columns,
         "early_stopping_on": results.config.early_stopping_on,
         "model_status": results.model_status,

@@ -108,26 +108,33 @@ def _holds_cnn(step) -> bool:
     return any(hasattr(s, "feature_dim_") or hasattr(s, "net_") for _, s in walk_fitted(step))
 
 
-def _bootstrap_problem(model, train: pd.DataFrame) -> tuple[Any, Any, str]:
+def _bootstrap_problem(model, train: pd.DataFrame, inputs=None) -> tuple[Any, Any, str]:
     """The estimator to refit in each bootstrap sample, its input, and what is held fixed.
 
     The chosen classifier is refitted, not chosen again. A first step holding a CNN
     (the combined model's deep-feature step: DL_F network and PCA) is held fixed:
-    its features of the training patients are computed once and the steps after it
-    are refitted, so no network is retrained.
+    its features of the training patients are those the model's ``fit`` used
+    (``inputs.first_step``: out-of-fold for a cross-fitted model) or, without them,
+    computed once by ``transform``; the steps after it are refitted, so no network
+    is retrained.
     """
     if not isinstance(model, Pipeline):
         return clone(model), train, "the whole model was refitted"
     steps = _fixed_classifier(list(model.steps))
     if len(steps) > 1 and _holds_cnn(steps[0][1]):
-        features = model[:1].transform(train)
+        if inputs is not None:
+            features = inputs.first_step
+            which = "its out-of-fold (cross-fitted) features of the training patients, as fit used them"
+        else:
+            features = model[:1].transform(train)
+            which = "the training patients' features from the CNN fitted on all of them"
         tail = Pipeline([(n, clone(s)) for n, s in steps[1:]])
         return (
             tail,
             features,
-            "the deep-feature step (the fitted DL_F network and its PCA) was held fixed and "
-            "the steps after it (scaling, P-value filter, LASSO, the chosen classifier) were "
-            "refitted",
+            f"the deep-feature step (the fitted DL_F network and its PCA; {which}) was held "
+            "fixed and the steps after it (scaling, P-value filter, LASSO, the chosen "
+            "classifier) were refitted",
         )
     return (
         Pipeline([(n, clone(s)) for n, s in steps]),
@@ -147,7 +154,8 @@ def _optimism(
         if model is None or n_bootstrap <= 0:
             continue
         features = train[results.feature_columns] if results.feature_columns else train
-        estimator, X, method = _bootstrap_problem(model, features)  # only what models see
+        inputs = results.training_inputs.get(name) if name in results.cross_fitted else None
+        estimator, X, method = _bootstrap_problem(model, features, inputs)  # what models see
         tables[name] = bootstrap_validate(
             estimator, X, y, n_bootstrap=n_bootstrap, random_state=results.config.random_state
         )

@@ -184,8 +184,12 @@ def test_gradcam_of_pipelines_and_the_figure_3_layout(cohort, dl_model):
     assert result.heatmaps.shape == (3, 32, 32) and result.layer == "layer3"
     assert result.view_names == ("longitudinal", "transverse")
     np.testing.assert_array_equal(result.views, dl_model["fuse"].transform(X))
+    inside = ~np.isnan(result.view_heatmaps)  # NaN only on each view's padding
+    assert inside.mean() > 0.5
     for view in range(2):  # one heatmap over the fused image, laid on each view
-        np.testing.assert_array_equal(result.view_heatmaps[:, view], result.heatmaps)
+        np.testing.assert_array_equal(
+            result.view_heatmaps[:, view][inside[:, view]], result.heatmaps[inside[:, view]]
+        )
     np.testing.assert_allclose(result.probabilities, dl_model.predict_proba(X)[:, 1], atol=1e-5)
 
     fig = plot_gradcam(result, index=1, label=1, patient_id="p-2")
@@ -215,6 +219,66 @@ def test_gradcam_of_pipelines_and_the_figure_3_layout(cohort, dl_model):
         plot_gradcam_gallery(result, labels=[0, 1])
 
 
+def _padded_cohort(n=6, size=32, seed=0):
+    """Wide ROIs (16 x 32 px): squaring them pads 8 rows above and 8 below."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "longitudinal": [rng.random((16, 32), dtype=np.float32) + 0.1 for _ in range(n)],
+            "transverse": [rng.random((32, 16), dtype=np.float32) + 0.1 for _ in range(n)],
+            "clnm": np.arange(n) % 2,
+        }
+    )
+
+
+def test_gradcam_masks_the_padding_of_each_view(cnns):
+    data = _padded_cohort()
+    fuser = DualChannelFuser(image_size=32).fit(data)
+    views = fuser.transform(data)
+    # resize_square pads with the image's minimum: longitudinal rows, transverse columns
+    assert np.all(views[:, 0, :8] == 0) and np.all(views[:, 1, :, :8] == 0)
+    model = Pipeline([("fuse", fuser), ("cnn", cnns[2])])
+    result = GradCAMExplainer(model, target_layer="layer3").explain(data)
+    heat = result.view_heatmaps
+    assert np.isnan(heat[:, 0, :8]).all() and np.isnan(heat[:, 0, 24:]).all()
+    assert np.isnan(heat[:, 1, :, :8]).all() and np.isnan(heat[:, 1, :, 24:]).all()
+    assert not np.isnan(heat[:, 0, 9:23]).any() and not np.isnan(heat[:, 1, :, 9:23]).any()
+    # the joint map itself is not masked (it covers the fused input)
+    assert not np.isnan(result.heatmaps).any()
+
+
+def test_gradcam_per_view_is_the_map_of_each_view_alone(cohort, cnns):
+    fuser = DualChannelFuser(image_size=64).fit(cohort)
+    model = Pipeline([("fuse", fuser), ("cnn", cnns[2])])
+    X = cohort.head(4)
+    images = fuser.transform(X)
+    result = GradCAMExplainer(model, target_layer="layer4").explain(X, per_view=True)
+    assert result.per_view and result.view_heatmaps.shape == (4, 2, 64, 64)
+    inside = ~np.isnan(result.view_heatmaps)
+    for channel in range(2):  # the CAM with the other channel at its per-image mean
+        alone = np.repeat(images.mean(axis=(2, 3), keepdims=True), 64, 2).repeat(64, 3)
+        alone[:, channel] = images[:, channel]
+        expected = _reference_gradcam(cnns[2], alone.astype(np.float32), +1)
+        keep = inside[:, channel]
+        np.testing.assert_allclose(
+            result.view_heatmaps[:, channel][keep], expected[keep], atol=1e-4
+        )
+    joint = GradCAMExplainer(model, target_layer="layer4").explain(X)
+    np.testing.assert_array_equal(result.heatmaps, joint.heatmaps)  # the joint map is kept
+    np.testing.assert_array_equal(result.probabilities, joint.probabilities)
+    assert not np.allclose(result.view_heatmaps[:, 0][inside[:, 0]], joint.heatmaps[inside[:, 0]])
+    fig = plot_gradcam_gallery(result)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert "Grad-CAM: transverse alone" in titles and "other(s) at their mean" in fig.get_suptitle()
+
+
+def test_gradcam_per_view_needs_one_channel_per_view(cohort, cnns):
+    fuser = DualChannelFuser(strategy="mosaic", image_size=32).fit(cohort)
+    model = Pipeline([("fuse", fuser), ("cnn", cnns[1])])
+    with pytest.raises(ValueError, match=r"one input channel per view.*'mosaic'"):
+        GradCAMExplainer(model, target_layer="layer3").explain(cohort.head(2), per_view=True)
+
+
 def test_gradcam_reaches_the_cnn_inside_the_combined_model(cohort, dl_model):
     combined = make_combined_model(dl_model, n_components=8).set_params(
         lasso__alphas=10, classify__cv=3, classify__candidates=["logistic_regression"]
@@ -232,7 +296,8 @@ def test_gradcam_single_view_model_overlays_only_its_view(cohort, cnns):
     model = Pipeline([("fuse", fuser), ("cnn", cnns[1])])
     result = GradCAMExplainer(model, target_layer="layer3").explain(cohort.head(2))
     assert result.view_names == ("longitudinal", "transverse")
-    np.testing.assert_array_equal(result.view_heatmaps[:, 0], result.heatmaps)
+    inside = ~np.isnan(result.view_heatmaps[:, 0])  # NaN only on the padding
+    np.testing.assert_array_equal(result.view_heatmaps[:, 0][inside], result.heatmaps[inside])
     assert np.isnan(result.view_heatmaps[:, 1]).all()
     fig = plot_gradcam(result)
     assert len(fig.axes[3].get_images()) == 1  # the transverse view has no overlay

@@ -5,7 +5,14 @@ CNN's backbone entry names (``Backbone.target_layer_name``) and explains the
 single output logit: the heatmap of the positive class (``classes_[1]``) follows
 the gradient of the logit, the one of the negative class that of minus the logit.
 :func:`gradcam` returns the heatmaps; :class:`GradCAMExplainer` also lays them on
-each view (:class:`GradCAMResult`), ready for :mod:`thyronet.explain._plots`.
+each view (:class:`GradCAMResult`), ready for :mod:`thyronet.explain._plots`, masked
+to the image (the constant padding that squares an ROI carries no heat).
+
+A channel-stacked (``stack``) model has one map over both channels: its first
+convolution mixes the views pixel by pixel, so that map cannot say which view drove
+a prediction. ``explain(X, per_view=True)`` gives one map per view instead: the
+Grad-CAM of the model shown that view alone, every other view's channel replaced by
+its mean intensity (the baseline of :func:`~thyronet.explain.occlusion_by_view`).
 """
 
 from __future__ import annotations
@@ -218,14 +225,17 @@ class GradCAMResult:
         Names of the ``V`` views.
     view_heatmaps : ndarray of shape (n, V, S, S), float32
         The heatmap laid on each view: the same map on every view the model uses
-        (split per view for side-by-side fusions such as ``mosaic``), NaN on a
-        view the model does not use.
+        (split per view for side-by-side fusions such as ``mosaic``; each view's own
+        map with ``per_view``), NaN on a view the model does not use and on the
+        padding around each view's image.
     probabilities : ndarray of shape (n,)
         The CNN's predicted probability of ``classes_[1]``.
     target : str
         ``"positive"`` or ``"negative"``.
     layer : str
         The targeted layer.
+    per_view : bool, default=False
+        Whether each view's map is that view's own (``explain(..., per_view=True)``).
     """
 
     heatmaps: np.ndarray
@@ -235,6 +245,7 @@ class GradCAMResult:
     probabilities: np.ndarray
     target: str
     layer: str
+    per_view: bool = False
 
     def __len__(self) -> int:
         return int(self.heatmaps.shape[0])
@@ -340,7 +351,7 @@ class GradCAMExplainer:
         """Same as :meth:`heatmaps`."""
         return self.heatmaps(X, target=target)
 
-    def explain(self, X, *, target="positive") -> GradCAMResult:
+    def explain(self, X, *, target="positive", per_view: bool = False) -> GradCAMResult:
         """Heatmaps with each patient's views, the heatmap on each view and the probabilities.
 
         Parameters
@@ -348,14 +359,29 @@ class GradCAMExplainer:
         X : array-like or DataFrame
             What the model takes (a cohort table for pipelines).
         target : {"positive", "negative"} or class label, default="positive"
+        per_view : bool, default=False
+            One map per view: the Grad-CAM of the model shown that view alone, every
+            other view's channel replaced by its per-image mean. It shows where in a
+            view the network responds to that view, not how the views interact. Needs
+            one input channel per view (fusion ``stack``).
 
         Returns
         -------
         GradCAMResult
+            ``view_heatmaps`` is NaN on the padding around each view's image.
+
+        Raises
+        ------
+        ValueError
+            ``per_view=True`` for a model whose input does not have one channel per view.
         """
         images, heat, logits = self._compute(X, target)
         views, names, used = self._views(X, images)
-        view_heat = _heatmap_per_view(heat, views.shape[-2:], used, len(names))
+        if per_view:
+            view_heat = self._per_view(images, views.shape[-2:], used, len(names), target)
+        else:
+            view_heat = _heatmap_per_view(heat, views.shape[-2:], used, len(names))
+        view_heat[~_content_mask(views)] = np.nan
         proba = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
         sign = _target_sign(self.cnn, target)
         return GradCAMResult(
@@ -366,7 +392,36 @@ class GradCAMExplainer:
             proba,
             "positive" if sign > 0 else "negative",
             self.target_layer_name,
+            per_view=bool(per_view),
         )
+
+    def _per_view(self, images, view_shape, used, n_views, target) -> np.ndarray:
+        """Each used view's own map: the CAM with every other channel at its mean."""
+        n, n_channels, height, width = images.shape
+        if n_channels != len(used) or (height, width) != tuple(view_shape) or len(used) < 2:
+            strategy = getattr(self.fuser, "strategy", "arrays")
+            raise ValueError(
+                "per_view Grad-CAM needs one input channel per view (fusion 'stack'); "
+                f"this model's input has {n_channels} channel(s) of {height}x{width} for "
+                f"{len(used)} view(s) of {view_shape[0]}x{view_shape[1]} (strategy "
+                f"{strategy!r}). A side-by-side fusion ('mosaic') already gives one map per "
+                "view with per_view=False."
+            )
+        out = np.full((n, n_views, height, width), np.nan, dtype=np.float32)
+        means = images.mean(axis=(2, 3), keepdims=True)
+        for channel, view in enumerate(used):
+            alone = np.array(np.broadcast_to(means, images.shape), dtype=np.float32)
+            alone[:, channel] = images[:, channel]
+            out[:, view] = _run_cam(
+                self.cnn,
+                alone,
+                layer=self.target_layer,
+                sign=_target_sign(self.cnn, target),
+                method=self.method,
+                batch_size=self.batch_size,
+                verbose=self.verbose,
+            )[0]
+        return out
 
     def _views(self, X, images: np.ndarray) -> tuple[np.ndarray, tuple[str, ...], list[int]]:
         """View images for display, their names and the indices of the views the model uses."""
@@ -390,6 +445,33 @@ class GradCAMExplainer:
         views = stack.fit(frame).transform(frame)
         used = [names.index(v) for v in fuser.views_ if v in names]
         return views, names, used
+
+
+def _content_mask(views: np.ndarray, tol: float = 1e-6) -> np.ndarray:
+    """True on each view's image, False on the constant padding that squared it.
+
+    :func:`thyronet.imaging.resize_square` pads an ROI with its minimum intensity:
+    whole rows (top, bottom) or columns (left, right) at the image's minimum. Those
+    runs from each border are masked; a constant image is kept whole.
+    """
+    mask = np.ones(views.shape, dtype=bool)
+    for idx in np.ndindex(*views.shape[:-2]):
+        image = views[idx]
+        low = np.nanmin(image)
+        if np.nanmax(image) - low <= tol:
+            continue
+        flat_rows = np.all(image - low <= tol, axis=1)
+        flat_cols = np.all(image - low <= tol, axis=0)
+        for flat, axis in ((flat_rows, 0), (flat_cols, 1)):
+            top = int(np.argmin(flat))  # first row/column with content
+            bottom = len(flat) - int(np.argmin(flat[::-1]))
+            if axis == 0:
+                mask[idx][:top] = False
+                mask[idx][bottom:] = False
+            else:
+                mask[idx][:, :top] = False
+                mask[idx][:, bottom:] = False
+    return mask
 
 
 def _heatmap_per_view(

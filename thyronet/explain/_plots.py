@@ -61,8 +61,15 @@ def _draw_row(axes, result: GradCAMResult, i: int, *, alpha: float, cmap: str, t
             )
         if titles:
             axes[j].set_title(f"{name.capitalize()} ROI", fontsize=9)
-            ax.set_title(f"Grad-CAM: {name}", fontsize=9)
+            ax.set_title(f"Grad-CAM: {name}" + (" alone" if result.per_view else ""), fontsize=9)
     return mappable
+
+
+def _cam_title(result: GradCAMResult) -> str:
+    title = f"Grad-CAM ({result.target} class, layer {result.layer})"
+    if result.per_view:
+        title += "\neach view's map: the model shown that view, the other(s) at their mean"
+    return title
 
 
 def _row_label(result: GradCAMResult, i: int, labels, ids) -> str:
@@ -233,7 +240,7 @@ def plot_gradcam_gallery(
         axes[i, 0].set_ylabel(_row_label(result, i, labels, ids), fontsize=8)
     if mappable is not None:
         fig.colorbar(mappable, ax=axes[:, n_views:].ravel().tolist(), shrink=0.6, label="Grad-CAM")
-    fig.suptitle(f"Grad-CAM ({result.target} class, layer {result.layer})", fontsize=10)
+    fig.suptitle(_cam_title(result), fontsize=10)
     return fig
 
 

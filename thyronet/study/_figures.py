@@ -162,19 +162,29 @@ def _gradcam_figures(results: StudyResults, frame: pd.DataFrame) -> dict[str, Fi
         results.notes.append(f"No Grad-CAM gallery of {MODEL_LABELS['dl_f']}: {err}.")
         return {}
     patients = _gallery_patients(results, frame)
+    X = patients[results.feature_columns]
+    try:  # one map per view where the input has one channel per view (fusion "stack")
+        result = explainer.explain(X, target="positive", per_view=True)
+        how = (
+            "each view's own Grad-CAM map (the model shown that view, the other view's channel "
+            "replaced by its mean intensity)"
+        )
+    except ValueError:  # explain(per_view=True): not one channel per view (e.g. "mosaic")
+        result = explainer.explain(X, target="positive")
+        how = "the Grad-CAM heatmap of the fused image"
     fig = plot_gradcam_gallery(
-        explainer.explain(patients[results.feature_columns], target="positive"),
-        labels=patients[LABEL_COLUMN].tolist(),
-        ids=patients[ID_COLUMN].tolist(),
+        result, labels=patients[LABEL_COLUMN].tolist(), ids=patients[ID_COLUMN].tolist()
     )
     return {
         "gradcam": _record(
             fig,
             "gradcam",
             "Grad-CAM of the dual-channel model",
-            "Longitudinal ROI, transverse ROI and the Grad-CAM heatmap of Model 3 (DL_F) overlaid "
-            "on each view, for the highest-risk CLNM-positive and lowest-risk negative patients "
-            "of the held-out cohort (the paper's Figure 3).",
+            f"Longitudinal ROI, transverse ROI and {how} of Model 3 (DL_F) overlaid on each "
+            "view, masked to the image (no heat on the padding), for the highest-risk "
+            "CLNM-positive and lowest-risk negative patients of the held-out cohort (the "
+            "paper's Figure 3). A map shows where the last convolutional layer responded, "
+            "not what predicts CLNM.",
             "dl",
         )
     }

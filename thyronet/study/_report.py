@@ -103,10 +103,12 @@ def _text_dual_channel(results: StudyResults) -> str:
     if "gradcam" in results.figures:
         chance = [c for m, c in results.statistics.get("chance", []) if m == "dl_f"]
         sentences.append(
-            "The Grad-CAM maps of Model 3 (figure below) show where in the fused image its "
-            "last convolutional layer responded for a few patients; they are one map over two "
-            "unregistered channels, so they cannot say which view drove a prediction (the "
-            "occlusion analysis does that), and they are not evidence of what predicts CLNM."
+            "The Grad-CAM maps of Model 3 (figure below) show where its last convolutional "
+            "layer responded for a few patients. With one channel per view, each view's map "
+            "is computed with the other view replaced by its mean: it shows where in that view "
+            "the network responds, not how the two unregistered views interact nor how much "
+            "each view moves the prediction (the occlusion analysis measures that), and it is "
+            "not evidence of what predicts CLNM."
             + (
                 " Model 3's AUC CI includes 0.5 in the "
                 + ", ".join(COHORT_LABELS[c].lower() for c in chance)

@@ -16,6 +16,7 @@ import pandas as pd
 import sklearn
 
 from thyronet import __version__
+from thyronet.metrics import parse_threshold_rule
 from thyronet.schema import CLINICAL_COLUMNS, COHORT_COLUMN, LABEL_COLUMN
 from thyronet.study._figures import _record
 from thyronet.study._labels import COHORT_LABELS, MODEL_LABELS
@@ -58,6 +59,28 @@ def _versions() -> str:
     else:
         parts.append(f"PyTorch {torch.__version__}")
     return ", ".join(parts)
+
+
+def _stopping(cfg) -> str:
+    if cfg.early_stopping_on == "train_split":
+        return f"a stratified {cfg.early_stopping_fraction:.0%} split of the training cohort"
+    return f"the {cfg.early_stopping_on} cohort (the paper's protocol)"
+
+
+def _cross_fitting(cfg) -> str:
+    if cfg.feature_cv:
+        return f"cross-fitted ({cfg.feature_cv} folds: out-of-fold CNN features)"
+    return "extracted in-sample by the CNN fitted on them (the paper's protocol)"
+
+
+def _selection(results: StudyResults) -> str:
+    table = results.classifier_scores
+    by = set(table.loc[table["chosen"], "selected_by"]) if len(table) else set()
+    if by == {"validation"}:
+        return "AUC on the validation (tuning) cohort"
+    if by and "validation" not in by:
+        return "cross-validated AUC on the training cohort"
+    return "AUC (see the classifier tables)"
 
 
 def _chance(results: StudyResults) -> str:
@@ -108,8 +131,9 @@ def tripod_table(results: StudyResults, frame: pd.DataFrame) -> pd.DataFrame:
         (
             "12c",
             "Model type, building, tuning, internal validation",
-            f"CNN {cfg.backbone} (early stopping on {cfg.early_stopping_on}); classifiers "
-            f"chosen by validation AUC ({', '.join(f'{k}: {v}' for k, v in chosen.items())}); "
+            f"CNN {cfg.backbone} (early stopping on {_stopping(cfg)}); deep features of "
+            f"the training cohort {_cross_fitting(cfg)}; classifiers chosen by "
+            f"{_selection(results)} ({', '.join(f'{k}: {v}' for k, v in chosen.items())}); "
             f"internal validation by {cfg.optimism_bootstrap} bootstrap refits (optimism).",
             "Combined model; Optimism-corrected training performance",
         ),
@@ -142,18 +166,15 @@ def tripod_table(results: StudyResults, frame: pd.DataFrame) -> pd.DataFrame:
             "15",
             "Model output and thresholds",
             "Predicted probability of CLNM; threshold: "
-            + (
-                "Youden index on the training cohort"
-                if cfg.threshold == "youden"
-                else f"fixed {cfg.threshold}"
-            )
+            + parse_threshold_rule(cfg.threshold).describe()
             + f" ({', '.join(f'{m} {t:.3f}' for m, t in results.thresholds.items())}).",
             "Classification at the chosen thresholds",
         ),
         (
             "16",
             "Training versus evaluation data",
-            "Cohort characteristics compared by Kruskal-Wallis and chi-square tests.",
+            "Cohort characteristics compared by Kruskal-Wallis tests (continuous) and "
+            "chi-square or exact tests (categorical; Table 1 names the test per variable).",
             "Table 1",
         ),
         ("17", "Ethical approval", AUTHORS, "-"),

@@ -11,6 +11,22 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 1e4 else f"{value:.2e}"
 
 
+_CHAR_WIDTH = 1.2  # width of one 7-pt character in points-scale units (0-100 over ~5 in)
+
+
+def _fitting_labels(xs: np.ndarray, labels: list[str]) -> list[tuple[float, str]]:
+    """The tick labels that do not overlap, left to right (a crowded short scale
+    keeps every other one or fewer)."""
+    kept: list[tuple[float, str]] = []
+    for x, label in sorted(zip(xs.tolist(), labels, strict=True)):
+        if kept:
+            last_x, last = kept[-1]
+            if x - last_x < _CHAR_WIDTH * (len(last) + len(label)) / 2 + 1.0:
+                continue
+        kept.append((x, label))
+    return kept
+
+
 def plot_nomogram(nomo, *, title: str | None = None, ax=None):
     """Draw a :class:`~thyronet.metrics.Nomogram` as ``rms::nomogram`` does.
 
@@ -58,9 +74,10 @@ def plot_nomogram(nomo, *, title: str | None = None, ax=None):
         xs = np.asarray(xs, dtype=float)
         ends = [xs.min(), xs.max()] if extent is None else list(extent)
         ax.plot(ends, [y, y], color="k", lw=1)
-        for x, label in zip(xs, labels, strict=True):
+        for x in xs:  # every tick; the labels below them where they fit
             ax.plot([x, x], [y, y + 0.12], color="k", lw=0.8)
-            ax.text(x, y + 0.26, label, ha="center", va="bottom", fontsize=7)
+        for x, label in _fitting_labels(xs, labels):
+            ax.text(x, y + 0.16, label, ha="center", va="top", fontsize=7)
 
     ticks = np.arange(0, 101, 10.0)
     scale(0, ticks, [f"{t:g}" for t in ticks])

@@ -1,4 +1,4 @@
-"""Pure-noise labels: the combined model's apparent training AUC, in-sample vs cross-fitted features.
+"""Coin-flip labels: the combined model's apparent AUC, in-sample vs cross-fitted deep features.
 
 Issue H's check of the protocol. The synthetic cohort's labels are replaced by coin
 flips, so no model can predict them and every apparent (training) AUC above 0.5 is

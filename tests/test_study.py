@@ -286,7 +286,8 @@ def test_apparent_predictions_of_the_cross_fitted_model_use_its_fit_features(stu
     assert study_json["apparent_from_out_of_fold_features"] == ["combined"]
     saved = json.loads((out / "models" / "combined" / "model.json").read_text())
     np.testing.assert_allclose(saved["metadata"]["training_probabilities"], fitted_on)
-    assert "out-of-fold (cross-fitted) features" in results.statistics["optimism_method"]["combined"]
+    method = results.statistics["optimism_method"]["combined"]
+    assert "out-of-fold (cross-fitted) features" in method
     assert any("out-of-fold deep features (feature_cv = 2)" in n for n in results.notes)
 
 

@@ -95,9 +95,11 @@ def _compare(results: StudyResults, a: str, b: str, cohort: str) -> str:
 def _text_dual_channel(results: StudyResults) -> str:
     sentences = []
     for cohort in results.cohorts:
+        apparent = " (apparent: the models were fitted on it)" if cohort == "train" else ""
         sentences.append(
-            f"In the {COHORT_LABELS[cohort].lower()}, the AUC of {MODEL_LABELS['dl_f']} was "
-            f"{_auc(results, 'dl_f', cohort)}, {_compare(results, 'dl_f', 'dl_l', cohort)} and "
+            f"In the {COHORT_LABELS[cohort].lower()}{apparent}, the AUC of "
+            f"{MODEL_LABELS['dl_f']} was {_auc(results, 'dl_f', cohort)}, "
+            f"{_compare(results, 'dl_f', 'dl_l', cohort)} and "
             f"{_compare(results, 'dl_f', 'dl_c', cohort)}."
         )
     if "gradcam" in results.figures:
@@ -138,7 +140,9 @@ def _classifier_sentence(results: StudyResults, model: str) -> str:
         f"for {MODEL_LABELS[model]}."
     )
     aucs = "; ".join(
-        f"{COHORT_LABELS[c].lower()} {_auc(results, model, c)}" for c in results.cohorts
+        f"{COHORT_LABELS[c].lower()}{' (apparent)' if c == 'train' else ''} "
+        f"{_auc(results, model, c)}"
+        for c in results.cohorts
     )
     return f"{text} Its AUCs were: {aucs}."
 

@@ -37,10 +37,10 @@ from thyronet.study._figures import (
     _shap_figures,
 )
 from thyronet.study._fit import (
+    TrainingInputs,
     _check_cohort,
     _check_training_splits,
     _default_builders,
-    TrainingInputs,
     _fit_model,
     _positive_proba,
     cross_fitted,

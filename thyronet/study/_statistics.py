@@ -124,7 +124,9 @@ def _bootstrap_problem(model, train: pd.DataFrame, inputs=None) -> tuple[Any, An
     if len(steps) > 1 and _holds_cnn(steps[0][1]):
         if inputs is not None:
             features = inputs.first_step
-            which = "its out-of-fold (cross-fitted) features of the training patients, as fit used them"
+            which = (
+                "its out-of-fold (cross-fitted) features of the training patients, as fit used them"
+            )
         else:
             features = model[:1].transform(train)
             which = "the training patients' features from the CNN fitted on all of them"

@@ -158,7 +158,13 @@ def tripod_table(results: StudyResults, frame: pd.DataFrame) -> pd.DataFrame:
             "13",
             "Class imbalance",
             f"Training prevalence {train[LABEL_COLUMN].mean():.1%}; CNN class weights: "
-            f"{cfg.class_weight or 'none'}; no resampling.",
+            + (
+                f"{cfg.class_weight} (the CNNs' probabilities are corrected back to the "
+                "training prevalence by subtracting the weights' log ratio from the logit)"
+                if cfg.class_weight
+                else "none"
+            )
+            + "; no resampling.",
             "Configuration",
         ),
         ("14", "Fairness", AUTHORS, "-"),
@@ -206,14 +212,20 @@ def tripod_table(results: StudyResults, frame: pd.DataFrame) -> pd.DataFrame:
         (
             "23a",
             "Performance with CIs",
-            _chance(results),
+            "AUC (DeLong), calibration slope and intercept (Wald), sensitivity, specificity, "
+            "PPV, NPV, accuracy and F1 (Wilson) with 95% CIs for every model and cohort. "
+            + _chance(results),
             "AUC table; calibration table; decision curves",
         ),
         (
             "23b",
             "Heterogeneity across clusters",
-            f"Per-centre results where the cohort has a centre column; otherwise {AUTHORS}.",
-            "Classification at the chosen thresholds",
+            (
+                "AUC (95% CI) of every model in each centre of each cohort."
+                if not results.per_center.empty
+                else f"The cohort has no centre column: {AUTHORS}."
+            ),
+            "AUC per centre" if not results.per_center.empty else "-",
         ),
         ("24", "Model updating results", "No updating performed.", "-"),
     ]

@@ -172,7 +172,7 @@ def plot(result, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     cohorts = list(result["auc_mean"])
-    fig, axes = plt.subplots(1, len(cohorts), figsize=(5.2 * len(cohorts), 4), sharey=True)
+    fig, axes = plt.subplots(1, len(cohorts), figsize=(5.2 * len(cohorts), 4.8), sharey=True)
     n = np.array(result["n_train"])
     for ax, c in zip(np.atleast_1d(axes), cohorts, strict=True):
         for m in (*MODELS, "DL_F_twostream", "DL_late_average"):
@@ -183,13 +183,15 @@ def plot(result, path: Path) -> None:
             ax.fill_between(n, lo, hi, alpha=0.15)
         ax.axhline(result["oracle_auc"][c], color="k", lw=0.8, label="true risk (ceiling)")
         ax.set_xscale("log")
+        ax.minorticks_off()
         ax.set_xticks(n, [str(v) for v in n])
         ax.set_xlabel("training patients")
         ax.set_title(c.replace("_", " "))
         ax.grid(alpha=0.3)
     np.atleast_1d(axes)[0].set_ylabel("test AUC (mean, 95% CI over seeds)")
-    np.atleast_1d(axes)[-1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    handles, labels = np.atleast_1d(axes)[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
 
@@ -203,6 +205,7 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--cv", type=int, default=None, help="cross-fit the combined model")
     parser.add_argument("--out", default=str(HERE / "results" / "bench_known_truth.json"))
+    parser.add_argument("--figure", default=str(FIGURE), help="learning-curve PNG")
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
@@ -259,8 +262,8 @@ def _write(args, raw, n_train, seeds, tests, cnn_recipe, start) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
-    plot(result, FIGURE)
-    print(f"wrote {out} and {FIGURE} in {result['seconds']} s")
+    plot(result, Path(args.figure))
+    print(f"wrote {out} and {args.figure} in {result['seconds']} s")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,12 @@ from sklearn.model_selection import GridSearchCV
 
 from thyronet import SkorchCNN
 from thyronet.datasets import CohortError, make_ptmc_cohort
-from thyronet.pipelines import make_clinical_model, make_combined_model, make_dl_model
+from thyronet.pipelines import (
+    make_clinical_model,
+    make_combined_model,
+    make_dl_model,
+    make_late_fusion_model,
+)
 
 TINY = {
     "image_size": 32,
@@ -34,6 +39,23 @@ def cohort():
 def _fast(model):
     """Lighter downstream settings for tests."""
     return model.set_params(lasso__alphas=10, classify__cv=3)
+
+
+def test_late_fusion_averages_one_cnn_per_view(cohort):
+    model = make_late_fusion_model(**TINY).fit(cohort, cohort["clnm"])
+    proba = model.predict_proba(cohort)[:, 1]
+    views = {name: est.predict_proba(cohort)[:, 1] for name, est in model.named_estimators_.items()}
+    assert [m["fuse"].strategy for m in model.named_estimators_.values()] == [
+        "longitudinal",
+        "transverse",
+    ]
+    np.testing.assert_allclose(proba, (views["longitudinal"] + views["transverse"]) / 2)
+    alone = make_dl_model("longitudinal", **TINY).fit(cohort, cohort["clnm"])
+    np.testing.assert_allclose(views["longitudinal"], alone.predict_proba(cohort)[:, 1])
+    weighted = clone(model).set_params(weights=[1, 0]).fit(cohort, cohort["clnm"])
+    np.testing.assert_allclose(weighted.predict_proba(cohort)[:, 1], views["longitudinal"])
+    with pytest.raises(TypeError, match="fixes each view's strategy"):
+        make_late_fusion_model(strategy="stack")
 
 
 def test_dl_models_fix_the_view(cohort):

@@ -291,6 +291,25 @@ def test_apparent_predictions_of_the_cross_fitted_model_use_its_fit_features(stu
     assert any("out-of-fold deep features (feature_cv = 2)" in n for n in results.notes)
 
 
+def test_a_cross_fitted_model_fitted_outside_the_route_is_flagged(cohort):
+    # A final step without X_val is fitted by Pipeline.fit, so the out-of-fold features
+    # its classifier saw are not kept: the report must say its apparent numbers are
+    # in-sample, not pass them off as cross-fitted.
+    from sklearn.linear_model import LogisticRegression
+
+    from thyronet.pipelines import make_combined_model
+
+    def combined(dl_f):
+        model = make_combined_model(dl_f, n_components=8, cv=2)
+        return model.set_params(classify=LogisticRegression(max_iter=1000))
+
+    results = run_study(
+        cohort, tiny_config(gradcam_patients=0, shap_max_samples=0), models={"combined": combined}
+    )
+    assert results.cross_fitted == []
+    assert any("were not available" in note for note in results.notes)
+
+
 @pytest.mark.slow
 def test_tables_figures_and_models_are_written(study, cohort):
     results, out, _ = study

@@ -224,6 +224,8 @@ class _Fits:
     training_inputs: dict[str, TrainingInputs] = field(default_factory=dict)
     #: models whose training-cohort predictions come from out-of-fold deep features
     cross_fitted: set[str] = field(default_factory=set)
+    #: cross-fitted models whose out-of-fold training inputs were not available
+    in_sample_apparent: set[str] = field(default_factory=set)
 
 
 def _fit_all(
@@ -291,7 +293,8 @@ def _apparent_from_fit_inputs(
         train = _positive_proba(model.steps[-1][1], inputs.final_step)
     elif isinstance(inputs, list | np.ndarray) and len(inputs) == int(in_train.sum()):
         train = np.asarray(inputs, dtype=float)  # saved with the model
-    else:
+    else:  # fitted without the study's step-by-step route, or saved without them
+        fits.in_sample_apparent.add(name)
         return
     fits.probabilities[name][in_train] = train
     fits.cross_fitted.add(name)
@@ -437,6 +440,13 @@ def _evaluate(
             f"Training-cohort (apparent) predictions of {names} come from the out-of-fold "
             f"deep features (feature_cv = {config.feature_cv}) its classifier was fitted on, "
             "not from the CNN fitted on all training patients, which has seen their labels."
+        )
+    for name in sorted(fits.in_sample_apparent):
+        results.notes.append(
+            f"{MODEL_LABELS[name]} cross-fits its deep features, but the out-of-fold features "
+            "its classifier was fitted on were not available (a model fitted outside the "
+            "study's route or saved without them): its training-cohort (apparent) numbers "
+            "come from the CNN fitted on all training patients and are optimistic."
         )
     for name in ("combined", "clinical"):
         if fits.routes.get(name) == "fit":

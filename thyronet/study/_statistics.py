@@ -284,7 +284,11 @@ def optimism_csv(results: StudyResults) -> pd.DataFrame:
 def _ci(value, low, high, digits: int = 2) -> str:
     if not np.isfinite(value):
         return "NA"
-    return f"{value:.{digits}f} ({low:.{digits}f} to {high:.{digits}f})"
+
+    def fmt(x: float) -> str:  # no "-0.00": a value that rounds to zero prints unsigned
+        return f"{round(float(x), digits) + 0.0:.{digits}f}"
+
+    return f"{fmt(value)} ({fmt(low)} to {fmt(high)})"
 
 
 def _pv(p: float) -> str:

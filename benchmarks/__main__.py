@@ -56,11 +56,19 @@ def _kind(data: dict) -> str:
 
 
 def _summary(name: str) -> str:
+    """The first docstring line of the script behind ``name`` (a variant's script:
+    ``bench_x_64px`` -> ``bench_x``), marked as a variant."""
     doc = HERE / f"{name}.py"
-    if doc.is_file():
-        text = doc.read_text()
-        if text.startswith('"""'):
-            return text[3:].split("\n", 1)[0].strip().rstrip('"')
+    variant = ""
+    if not doc.is_file():
+        owners = [s for s in scripts() if name.startswith(f"{s.stem}_")]
+        if not owners:
+            return ""
+        doc = max(owners, key=lambda s: len(s.stem))
+        variant = f" (variant `{name[len(doc.stem) + 1 :]}` of `{doc.name}`)"
+    text = doc.read_text()
+    if text.startswith('"""'):
+        return text[3:].split("\n", 1)[0].strip().rstrip('"') + variant
     return ""
 
 

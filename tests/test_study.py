@@ -25,6 +25,7 @@ from thyronet.study import (
     evaluate_predictions,
     run_study,
 )
+from thyronet.study._labels import classifier_label
 
 COHORTS = ["train", "validation", "test"]
 
@@ -368,7 +369,8 @@ def test_report_holds_the_numbers_and_every_figure(study):
     assert f"{row['auc']:.3f} (95% CI: {row['auc_low']:.3f}–{row['auc_high']:.3f})" in html
     p = results.delong_p("dl_f", "dl_l", "test")
     assert ("P &lt; 0.001" if p < 0.001 else f"P = {p:.3f}") in html
-    assert results.chosen_classifiers["combined"] in html
+    chosen = results.chosen_classifiers["combined"]
+    assert f"{classifier_label(chosen)} scored highest" in html  # display name, not registry
     for feature in results.selected_features["feature"]:
         assert feature in html
     assert "http://" not in html.replace("http://www.w3.org", "")  # no external resources

@@ -6,7 +6,14 @@ Nothing here computes; :mod:`thyronet.study._run` fits the models named here and
 
 from __future__ import annotations
 
-__all__ = ["CALIBRATION_MODELS", "COHORT_LABELS", "MODEL_LABELS", "MODEL_NAMES"]
+__all__ = [
+    "CALIBRATION_MODELS",
+    "CLASSIFIER_LABELS",
+    "COHORT_LABELS",
+    "MODEL_LABELS",
+    "MODEL_NAMES",
+    "classifier_label",
+]
 
 MODEL_NAMES: tuple[str, ...] = ("dl_l", "dl_c", "dl_f", "combined", "clinical")
 """The five models, in the paper's numbering (Model 1 ... Model 5)."""
@@ -32,3 +39,24 @@ so its numbers are labelled as those of a tuning cohort, not an independent vali
 
 CALIBRATION_MODELS: tuple[str, ...] = ("dl_f", "combined", "clinical")
 """Models of the calibration and decision-curve figures (the paper's Figure 5)."""
+
+CLASSIFIER_LABELS: dict[str, str] = {
+    "logistic_regression": "logistic regression",
+    "lightgbm": "LightGBM",
+    "naive_bayes": "naive Bayes",
+}
+"""Display names of the built-in candidate classifiers in the report (tables and CSV
+files keep the registry names)."""
+
+
+def classifier_label(name: str) -> str:
+    """Display name of a candidate classifier: the built-ins' from
+    :data:`CLASSIFIER_LABELS`, a plugin's registry name with spaces for underscores.
+
+    Examples
+    --------
+    >>> from thyronet.study._labels import classifier_label
+    >>> classifier_label("lightgbm"), classifier_label("my_svm")
+    ('LightGBM', 'my svm')
+    """
+    return CLASSIFIER_LABELS.get(name, str(name).replace("_", " "))

@@ -23,7 +23,7 @@ from thyronet import __version__
 from thyronet.backbones import resolve_pretrained
 from thyronet.metrics import parse_threshold_rule
 from thyronet.plotting import figure_img
-from thyronet.study._labels import COHORT_LABELS, MODEL_LABELS
+from thyronet.study._labels import COHORT_LABELS, MODEL_LABELS, classifier_label
 from thyronet.study._results import FigureRecord, StudyResults
 from thyronet.study._statistics import calibration_text, report_statistics
 from thyronet.study._tables import _report_tables
@@ -133,9 +133,12 @@ def _classifier_sentence(results: StudyResults, model: str) -> str:
         if chosen["selected_by"] == "validation"
         else "by cross-validation on the training cohort"
     )
-    others = ", ".join(f"{r.classifier} {r.score:.3f}" for r in rows.itertuples() if not r.chosen)
+    others = ", ".join(
+        f"{classifier_label(r.classifier)} {r.score:.3f}" for r in rows.itertuples() if not r.chosen
+    )
     text = (
-        f"Comparing the candidate classifiers by AUC {by}, {chosen['classifier']} scored "
+        f"Comparing the candidate classifiers by AUC {by}, "
+        f"{classifier_label(chosen['classifier'])} scored "
         f"highest ({chosen['score']:.3f}; {others or 'no other candidate'}) and was chosen "
         f"for {MODEL_LABELS[model]}."
     )

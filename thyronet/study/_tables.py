@@ -20,7 +20,7 @@ from thyronet._walk import walk_fitted
 from thyronet.classifier_selection import ClassifierSelector
 from thyronet.metrics import BinarySummary, format_baseline_table, roc_auc_ci
 from thyronet.selection import LassoSelector, PValueSelector
-from thyronet.study._labels import COHORT_LABELS, MODEL_LABELS, MODEL_NAMES
+from thyronet.study._labels import COHORT_LABELS, MODEL_LABELS, MODEL_NAMES, classifier_label
 from thyronet.study._results import StudyResults
 
 _FEATURE_COLUMNS = ["feature", "source", "p_value", "lasso_coef"]
@@ -186,6 +186,7 @@ def _classifier_scores(results: StudyResults, model: str) -> _Table | None:
         }
     )
     shown["Chosen"] = shown["Chosen"].map({True: "yes", False: ""})
+    shown["Classifier"] = shown["Classifier"].map(classifier_label)
     return _table(shown)
 
 

@@ -19,7 +19,7 @@ from thyronet import __version__
 from thyronet.metrics import parse_threshold_rule
 from thyronet.schema import CLINICAL_COLUMNS, COHORT_COLUMN, LABEL_COLUMN
 from thyronet.study._figures import _record
-from thyronet.study._labels import COHORT_LABELS, MODEL_LABELS
+from thyronet.study._labels import COHORT_LABELS, MODEL_LABELS, classifier_label
 from thyronet.study._results import FigureRecord, StudyResults
 
 __all__ = ["flow_figure", "tripod_table"]
@@ -59,6 +59,10 @@ def _versions() -> str:
     else:
         parts.append(f"PyTorch {torch.__version__}")
     return ", ".join(parts)
+
+
+def _chosen(chosen: dict[str, str]) -> str:
+    return ", ".join(f"{model}: {classifier_label(name)}" for model, name in chosen.items())
 
 
 def _stopping(cfg) -> str:
@@ -133,7 +137,7 @@ def tripod_table(results: StudyResults, frame: pd.DataFrame) -> pd.DataFrame:
             "Model type, building, tuning, internal validation",
             f"CNN {cfg.backbone} (early stopping on {_stopping(cfg)}); deep features of "
             f"the training cohort {_cross_fitting(cfg)}; classifiers chosen by "
-            f"{_selection(results)} ({', '.join(f'{k}: {v}' for k, v in chosen.items())}); "
+            f"{_selection(results)} ({_chosen(chosen)}); "
             f"internal validation by {cfg.optimism_bootstrap} bootstrap refits (optimism).",
             "Combined model; Optimism-corrected training performance",
         ),

@@ -14,6 +14,7 @@ Every benchmark imports this module before torch, and this module imports
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
@@ -116,3 +117,13 @@ def run_info() -> dict:
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         **_torch_info(),
     }
+
+
+def write_result(path, result: dict) -> None:
+    """Write a benchmark's ``result`` as indented JSON to ``path`` (folders made) and say so."""
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")

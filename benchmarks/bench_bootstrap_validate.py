@@ -21,7 +21,6 @@ Run: ``python benchmarks/bench_bootstrap_validate.py [--n-bootstrap 1000] [--pat
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import sklearn
-from _meta import run_info  # benchmarks/_meta.py (scripts run from their folder)
+from _meta import run_info, write_result  # benchmarks/_meta.py (scripts run from their folder)
 
 from thyronet.datasets import make_ptmc_cohort
 from thyronet.metrics import bootstrap_validate
@@ -118,9 +117,7 @@ def main(argv=None) -> dict:
         "auc": {k: float(v) for k, v in table.loc["auc"].items()},
         "slope": {k: float(v) for k, v in table.loc["slope"].items()},
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_result(args.output, result)
     return result
 
 

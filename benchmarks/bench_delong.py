@@ -20,14 +20,13 @@ Run: ``python benchmarks/bench_delong.py [--max-n 1000000] [--repeats 5]``
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import sklearn
-from _meta import run_info  # benchmarks/_meta.py (scripts run from their folder)
+from _meta import run_info, write_result  # benchmarks/_meta.py (scripts run from their folder)
 from sklearn.metrics import roc_auc_score
 
 from thyronet.metrics import delong_test
@@ -152,9 +151,7 @@ def main(argv=None) -> dict:
         "scaling_exponent_n_ge_1e4": exponent_large,
         "n_log_n_exponent_same_range": nlogn_exponent,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_result(args.output, result)
     return result
 
 

@@ -31,7 +31,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from _meta import run_info  # benchmarks/_meta.py (scripts run from their folder)
+from _meta import run_info, write_result  # benchmarks/_meta.py (scripts run from their folder)
 from sklearn.metrics import roc_auc_score
 
 from thyronet.datasets import make_ptmc_cohort
@@ -117,9 +117,7 @@ def main(argv=None) -> dict:
         "seconds": round(time.perf_counter() - start, 1),
         "runs": runs,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.output}")
+    write_result(args.output, result)
     return result
 
 

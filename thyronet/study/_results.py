@@ -110,9 +110,9 @@ class StudyResults:
         indistinguishable from chance (:mod:`thyronet.study._statistics`); its
         ``metrics`` entry holds the blocks ``metrics.json`` adds per (model, cohort).
     training_inputs : dict of str to TrainingInputs
-        For the models fitted in this run through their steps: the training cohort's
-        first-step output and classifier input as ``fit`` saw them (out-of-fold deep
-        features for a cross-fitted model).
+        For the cross-fitted models fitted in this run: the training cohort's
+        first-step output (out-of-fold deep features) and classifier input as ``fit``
+        saw them.
     cross_fitted : list of str
         Models whose training-cohort (apparent) predictions are those of the
         classifier on the out-of-fold deep features it was fitted on.

@@ -187,6 +187,7 @@ class _Cohorts:
     y_train: np.ndarray
     val: pd.DataFrame
     y_val: np.ndarray
+    in_train: np.ndarray  # boolean mask of the training rows of ``frame``
 
     @classmethod
     def of(cls, frame: pd.DataFrame, extra_columns=None) -> _Cohorts:
@@ -200,6 +201,7 @@ class _Cohorts:
             frame.loc[in_train, LABEL_COLUMN].to_numpy().astype(int),
             X[in_val],
             frame.loc[in_val, LABEL_COLUMN].to_numpy().astype(int),
+            in_train,
         )
 
     def summary(self) -> str:
@@ -265,7 +267,7 @@ def _fit_all(
         fits.thresholds[name], fits.threshold_sources[name] = chosen.threshold, chosen.source
         if folder is not None and status == "fitted":
             with progress.step(f"save_{name}", f"{MODEL_LABELS[name]}: saving to {folder}"):
-                train = fits.probabilities[name][(data.frame[COHORT_COLUMN] == "train").to_numpy()]
+                train = fits.probabilities[name][data.in_train]
                 apparent = train if name in fits.cross_fitted else None
                 _save(name, model, folder, fingerprint, chosen, config, data, apparent)
         if folder is not None and name == "dl_f":
@@ -287,7 +289,7 @@ def _apparent_from_fit_inputs(
     """
     if not cross_fitted(model):
         return
-    in_train = (data.frame[COHORT_COLUMN] == "train").to_numpy()
+    in_train = data.in_train
     if isinstance(inputs, TrainingInputs):
         fits.training_inputs[name] = inputs
         train = _positive_proba(model.steps[-1][1], inputs.final_step)

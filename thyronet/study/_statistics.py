@@ -156,7 +156,7 @@ def _optimism(
         if model is None or n_bootstrap <= 0:
             continue
         features = train[results.feature_columns] if results.feature_columns else train
-        inputs = results.training_inputs.get(name) if name in results.cross_fitted else None
+        inputs = results.training_inputs.get(name)  # kept for cross-fitted models only
         estimator, X, method = _bootstrap_problem(model, features, inputs)  # what models see
         tables[name] = bootstrap_validate(
             estimator, X, y, n_bootstrap=n_bootstrap, random_state=results.config.random_state
